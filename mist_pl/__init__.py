@@ -1,0 +1,3 @@
+"""mist-pl: mid-stage scientific training (MiST) of chemistry language models on Lightning."""
+
+__version__ = "0.1.0"

