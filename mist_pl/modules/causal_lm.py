@@ -1,51 +1,31 @@
 """Continued pre-training (CPT): next-token loss on packed chemistry text.
 
-The model is created in ``configure_model`` (not ``__init__``) so that sharded strategies
-can build it under their own context; the tokenizer is created in ``__init__`` because
-the DataModule needs it before training starts.
+Batches come from the mixture DataModule's packer: ``input_ids``, ``labels`` (-100 where
+no loss is taken, e.g. across document boundaries), ``position_ids`` restarting at 0 for
+each packed document (transformers turns them into block-diagonal attention) and
+optionally ``source_ids`` (which mixture source each row/token came from).
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import asdict
-
-import lightning as L
 import torch
 
-from mist_pl.models.factory import ModelConfig, build_model, build_tokenizer
-from mist_pl.modules.optim import OptimConfig, build_optimizer, build_scheduler
-
-log = logging.getLogger(__name__)
-
-
-def _as(cls, value):
-    """Accept a config object or the plain dict it was saved as in a checkpoint."""
-    if value is None:
-        return cls()
-    return value if isinstance(value, cls) else cls(**value)
+from mist_pl.models.factory import ModelConfig
+from mist_pl.modules.base import LMModule
+from mist_pl.modules.optim import OptimConfig
 
 
-class CausalLMModule(L.LightningModule):
-    """Causal language modelling on batches of ``input_ids``, ``labels``, ``position_ids``.
+class CausalLMModule(LMModule):
+    """Causal language modelling on packed batches (see :class:`LMModule` for the args)."""
 
-    Args:
-        lm: which model and tokenizer to start from (see :class:`ModelConfig`).
-        optim: optimizer and learning-rate schedule (see :class:`OptimConfig`).
-    """
-
-    def __init__(self, lm: ModelConfig = ModelConfig(), optim: OptimConfig = OptimConfig()) -> None:
-        super().__init__()
-        self.lm_config = _as(ModelConfig, lm)
-        self.optim_config = _as(OptimConfig, optim)
-        # Plain dicts keep checkpoints loadable with torch.load(weights_only=True).
-        self.save_hyperparameters({"lm": asdict(self.lm_config), "optim": asdict(self.optim_config)})
-        self.tokenizer = build_tokenizer(self.lm_config)
-        self.model: torch.nn.Module | None = None
-
-    def configure_model(self) -> None:
-        if self.model is None:
-            self.model = build_model(self.lm_config, self.tokenizer)
+    def __init__(
+        self,
+        lm: ModelConfig = ModelConfig(),
+        optim: OptimConfig = OptimConfig(),
+        max_bad_steps: int = 5,
+    ) -> None:
+        super().__init__(lm=lm, optim=optim, max_bad_steps=max_bad_steps)
+        self.save_hyperparameters(self.hparams_dict())
 
     def forward(self, input_ids, labels=None, position_ids=None, attention_mask=None):
         return self.model(
@@ -61,18 +41,13 @@ class CausalLMModule(L.LightningModule):
         )
         return out.loss
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self._loss(batch)
-        self.log("train/loss", loss, prog_bar=True)
+    def training_step(self, batch: dict, batch_idx: int):
+        loss = self.guard_loss(self._loss(batch), batch, batch_idx)
+        if loss is not None:
+            self.log("train/loss", loss, prog_bar=True)
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         loss = self._loss(batch)
         self.log("val/loss", loss, prog_bar=True, sync_dist=True)
         self.log("val/ppl", torch.exp(loss.detach().clamp(max=20)), sync_dist=True)
-
-    def configure_optimizers(self):
-        optimizer = build_optimizer(self.model, self.optim_config)
-        total = int(self.trainer.estimated_stepping_batches)
-        scheduler = build_scheduler(optimizer, total, self.optim_config)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
