@@ -1,0 +1,170 @@
+"""The chemistry checks behind the material-generation reward, each bounded in cost.
+
+Every function here returns a plain answer (bool, float, str or None) and never
+raises: pymatgen, spglib and SMACT can fail in surprising ways on model-made input,
+and such a failure means "this check does not pass", which the caller scores.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from mist_pl.chem import crystals as chem_crystals
+from mist_pl.chem.charge_balance import is_charge_balanced
+from mist_pl.tasks.cif_budget import affordable
+from mist_pl.tasks.cif_symmetry import with_explicit_symops
+
+log = logging.getLogger(__name__)
+
+MIN_DISTANCE_A = 0.5  # closer atoms are unphysical
+MAX_SITES = 200  # after symmetry expansion; bounds the O(n^2) distance check and spglib
+MAX_CIF_CHARS = 50_000
+# A cell must have room for its atoms: 0.1 A^3/atom is below the 0.5 A packing limit
+# (~0.09 A^3), so this only rejects what the distance rule rejects too, but it keeps
+# degenerate lattices away from the lattice reduction and neighbour search.
+MIN_VOLUME_PER_ATOM_A3 = 0.1
+MAX_LATTICE_LENGTH_A = 1_000.0
+
+
+def real_elements(symbols: Iterable[str]) -> bool:
+    """Whether every symbol is a chemical element pymatgen knows ("Xx" is not)."""
+    from pymatgen.core import Element
+
+    return all(Element.is_valid_symbol(s) for s in symbols)
+
+
+def reduced_formula(counts: Mapping[str, float]) -> str | None:
+    """pymatgen's reduced formula ("Na2Cl2" -> "NaCl"), or None if it cannot be formed."""
+    try:
+        from pymatgen.core import Composition
+
+        if not counts or not real_elements(counts):
+            return None
+        with warnings.catch_warnings():  # noble gases have no electronegativity to sort by
+            warnings.simplefilter("ignore")
+            return Composition(dict(counts)).reduced_formula
+    except Exception:  # noqa: BLE001 - see module docstring
+        return None
+
+
+def charge_balanced(counts: Mapping[str, float]) -> bool:
+    """SMACT charge neutrality of a composition (:mod:`mist_pl.chem.charge_balance`)."""
+    if not counts or not real_elements(counts):
+        return False
+    try:
+        with warnings.catch_warnings():  # SMACT warns about elements without electronegativity
+            warnings.simplefilter("ignore")
+            return bool(is_charge_balanced(dict(counts)))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+class KnownCompositions:
+    """Reduced formulas of a training set, for the novelty check; build once, share.
+
+    Pass an instance (or any set/frozenset of formulas) as the shared column
+    ``known_compositions``; plain sets are normalised once and cached.
+    """
+
+    def __init__(self, formulas: Iterable[str]):
+        self.formulas = frozenset(f for f in (_reduce_text(x) for x in formulas) if f)
+
+    def __contains__(self, formula: object) -> bool:
+        return formula in self.formulas
+
+    def __len__(self) -> int:
+        return len(self.formulas)
+
+
+def _reduce_text(formula: Any) -> str | None:
+    try:
+        from pymatgen.core import Composition
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            composition = Composition(str(formula))
+        return reduced_formula(composition.get_el_amt_dict())
+    except Exception:  # noqa: BLE001 - an unreadable training formula is just not known
+        return None
+
+
+_known_cache: dict[int, tuple[Any, KnownCompositions]] = {}
+_known_lock = threading.Lock()
+
+
+def as_known(value: Any) -> KnownCompositions | None:
+    """``value`` as :class:`KnownCompositions`, cached per object; None when it is None
+    or not a collection of formulas (then novelty is not scored)."""
+    if value is None or isinstance(value, KnownCompositions):
+        return value
+    if not isinstance(value, (set, frozenset, list, tuple)):
+        log.warning("known_compositions should be a set of formulas, got %s; novelty not scored", type(value).__name__)
+        return None
+    with _known_lock:
+        hit = _known_cache.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        known = KnownCompositions(x for x in value if isinstance(x, str))
+        if len(_known_cache) >= 8:
+            _known_cache.clear()
+        _known_cache[id(value)] = (value, known)  # holding value keeps its id unique
+        return known
+
+
+def parse_structure(cif: str) -> Any | None:
+    """A pymatgen Structure from CIF text, or None (too long, unreadable, too many sites)."""
+    if len(cif) > MAX_CIF_CHARS or not affordable(cif):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            structure = chem_crystals.parse_cif(with_explicit_symops(cif))
+    except Exception:  # noqa: BLE001 - CrystalError, or anything pymatgen lets through
+        return None
+    if structure is None or not 0 < len(structure) <= MAX_SITES:
+        return None
+    return structure
+
+
+def structure_counts(structure: Any) -> dict[str, float] | None:
+    try:
+        return dict(structure.composition.get_el_amt_dict())
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def distances_physical(structure: Any) -> bool:
+    """No two atoms (periodic images included) closer than :data:`MIN_DISTANCE_A`."""
+    try:
+        lattice = structure.lattice
+        if any(not math.isfinite(x) or x > MAX_LATTICE_LENGTH_A for x in lattice.abc):
+            return False
+        if not lattice.volume / len(structure) >= MIN_VOLUME_PER_ATOM_A3:
+            return False
+        if min(lattice.get_lll_reduced_lattice().abc) < MIN_DISTANCE_A:
+            return False  # an atom meets its own periodic image
+        if len(structure) < 2:
+            return True
+        distances = np.asarray(structure.distance_matrix)
+        upper = distances[np.triu_indices(len(structure), k=1)]
+        return bool(np.all(upper >= MIN_DISTANCE_A))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def space_group_number(structure: Any) -> int | None:
+    """The space group number spglib detects, or None."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _, number = chem_crystals.space_group(structure)
+        return int(number)
+    except Exception:  # noqa: BLE001
+        return None

@@ -1,0 +1,99 @@
+"""The task registry: what a task is and how to look one up by name.
+
+A :class:`Task` bundles everything the trainers need about one chemistry task: how
+to turn an example into a prompt, which rewards score a completion (with weights),
+the top-1 metric, and an optional example builder for the shipped file formats. The
+built-in tasks are registered by :func:`load_builtin_tasks`, which :func:`get_task`
+and ``mist_pl.tasks.TASKS`` call on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from mist_pl.tasks.protocol import RewardFn
+
+# Weight of the shape check (<think>..</think><answer>..</answer>) next to a task's
+# own reward: enough to teach the layout early, small against getting chemistry right.
+FORMAT_REWARD_WEIGHT = 0.1
+
+
+@dataclass(frozen=True)
+class WeightedReward:
+    fn: RewardFn
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task.
+
+    name: registry key.
+    build_prompt: example -> prompt text (states the answer format).
+    rewards: reward functions (see :mod:`mist_pl.tasks.protocol`) with weights; the
+        total reward is the weighted sum (:func:`mist_pl.tasks.protocol.weighted_total`).
+    top1: (completion, example) -> whether the answer is right (the task's metric).
+    load_examples: path -> list of example dicts, for the shipped file formats.
+    """
+
+    name: str
+    build_prompt: Callable[[Mapping[str, Any]], str]
+    rewards: tuple[WeightedReward, ...]
+    top1: Callable[[Any, Mapping[str, Any]], bool]
+    load_examples: Callable[[Path | str], list[dict]] | None = None
+    description: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def reward_functions(self) -> list[RewardFn]:
+        return [r.fn for r in self.rewards]
+
+    @property
+    def reward_weights(self) -> list[float]:
+        return [r.weight for r in self.rewards]
+
+
+_TASKS: dict[str, Task] = {}
+TASKS: Mapping[str, Task] = MappingProxyType(_TASKS)  # read-only view; add with register_task
+
+
+def register_task(task: Task) -> Task:
+    """Add ``task`` under ``task.name``; a different task under a taken name is an error."""
+    existing = _TASKS.get(task.name)
+    if existing is not None and existing is not task:
+        raise ValueError(f"task {task.name!r} is already registered")
+    _TASKS[task.name] = task
+    return task
+
+
+BUILTIN_TASK_MODULES = (
+    "mist_pl.tasks.rxn_naming",
+    "mist_pl.tasks.cond_mat_gen",
+    "mist_pl.tasks.rxn_prediction",
+    "mist_pl.tasks.iupac_to_smiles",
+    "mist_pl.tasks.canonicalization",
+    "mist_pl.tasks.rxn_mcq",
+    "mist_pl.tasks.rxn_true_false",
+)
+
+
+def load_builtin_tasks() -> Mapping[str, Task]:
+    """Import the built-in task modules (each registers itself); returns :data:`TASKS`."""
+    for module in BUILTIN_TASK_MODULES:
+        importlib.import_module(module)
+    return TASKS
+
+
+def get_task(name: str) -> Task:
+    """The registered task called ``name`` (built-ins are loaded on first use)."""
+    if name not in _TASKS:
+        load_builtin_tasks()
+    try:
+        return _TASKS[name]
+    except KeyError:
+        raise KeyError(f"unknown task {name!r}; registered: {sorted(_TASKS)}") from None

@@ -1,0 +1,161 @@
+"""Reaction naming (RxN): reaction SMILES -> one of ten reaction classes.
+
+Reward (:func:`rxn_naming_reward`):
+
+* ``CORRECT`` (+1) for the gold class, ``VALID_WRONG`` (+0.2) for another of the ten
+  classes, ``INVALID`` (-0.2) for anything else or no answer;
+* plus ``THINK_BONUS`` (+0.1) when the ``<think>`` text names the gold class, unless
+  it names more than ``MAX_CLASSES_FOR_BONUS`` classes: listing all ten must not pay.
+
+Class names match ignoring case, runs of whitespace, the kind of dash, spaces around
+a dash and one trailing full stop ("c–c  coupling." is "C-C Coupling").
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mist_pl.tasks.answer import format_reward, parse_completion
+from mist_pl.tasks.examples import Examples, read_csv_rows
+from mist_pl.tasks.prompts import answer_instructions
+from mist_pl.tasks.protocol import per_example
+from mist_pl.tasks.registry import FORMAT_REWARD_WEIGHT, Task, WeightedReward, register_task
+
+REACTION_CLASSES = (
+    "Acylation",
+    "Aromatic Heterocycle Formation",
+    "C-C Coupling",
+    "Deprotection",
+    "Functional Group Addition",
+    "Functional Group Interconversion",
+    "Heteroatom Alkylation and Arylation",
+    "Miscellaneous",
+    "Protection",
+    "Reduction",
+)
+
+CORRECT = 1.0
+VALID_WRONG = 0.2
+INVALID = -0.2
+THINK_BONUS = 0.1
+MAX_CLASSES_FOR_BONUS = 2
+MAX_ANSWER_CHARS = 200  # longer answers cannot be a class name; don't normalize megabytes
+MAX_THINK_SCAN_CHARS = 50_000  # only the reasoning's tail is searched for the bonus
+
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2212"
+
+NAME = "rxn_naming"
+
+
+def normalize_class(text: str) -> str:
+    """Case-, whitespace- and dash-insensitive form of a class name."""
+    for dash in _DASHES:
+        text = text.replace(dash, "-")
+    text = " ".join(text.casefold().split())
+    text = text.replace(" -", "-").replace("- ", "-")
+    return text[:-1].rstrip() if text.endswith(".") else text
+
+
+_CANONICAL = {normalize_class(c): c for c in REACTION_CLASSES}
+
+
+def answer_class(answer: object) -> str | None:
+    """The canonical class an answer names, or None if it names none."""
+    if not isinstance(answer, str) or len(answer) > MAX_ANSWER_CHARS:
+        return None
+    return _CANONICAL.get(normalize_class(answer))
+
+
+def _mentions(text: str, phrase: str) -> bool:
+    """Whether ``phrase`` occurs in ``text`` as whole words ("protection" is not in
+    "deprotection")."""
+    at = text.find(phrase)
+    while at != -1:
+        before = text[at - 1] if at else " "
+        end = at + len(phrase)
+        after = text[end] if end < len(text) else " "
+        if not before.isalnum() and not after.isalnum():
+            return True
+        at = text.find(phrase, at + 1)
+    return False
+
+
+def classes_named(think: str | None) -> set[str]:
+    """The canonical classes a piece of reasoning names."""
+    if not think:
+        return set()
+    text = normalize_class(think[-MAX_THINK_SCAN_CHARS:])
+    return {_CANONICAL[key] for key in _CANONICAL if _mentions(text, key)}
+
+
+def score_rxn_naming(completion: Any, example: Mapping[str, Any]) -> float | None:
+    gold = answer_class(example.get("answer"))
+    if gold is None:
+        return None  # an example without a known class cannot be scored
+    parsed = parse_completion(completion)
+    named = answer_class(parsed.answer)
+    reward = INVALID if named is None else CORRECT if named == gold else VALID_WRONG
+    mentioned = classes_named(parsed.think)
+    if gold in mentioned and len(mentioned) <= MAX_CLASSES_FOR_BONUS:
+        reward += THINK_BONUS
+    return reward
+
+
+rxn_naming_reward = per_example(score_rxn_naming, task=NAME)
+
+
+def top1(completion: Any, example: Mapping[str, Any]) -> bool:
+    gold = answer_class(example.get("answer"))
+    return gold is not None and answer_class(parse_completion(completion).answer) == gold
+
+
+def build_prompt(example: Mapping[str, Any]) -> str:
+    classes = "; ".join(REACTION_CLASSES)
+    return (
+        f"Classify this reaction, given as reaction SMILES (reactants>>products):\n{example['reaction']}\n"
+        f"Choose exactly one class from: {classes}.\n"
+        + answer_instructions("the class name exactly as written above", "C-C Coupling")
+    )
+
+
+# Column names seen in reaction-class files (ours, rxn-insight exports, schneider-like TSVs).
+_REACTION_COLUMNS = ("reaction", "rxn_smiles", "rxn", "reaction_smiles")
+_CLASS_COLUMNS = ("class", "label", "reaction_class", "CLASS")
+
+
+def load_examples(path: Path | str) -> list[dict]:
+    """Examples from a CSV with a reaction column (``reaction``/``rxn_smiles``/...) and a
+    class column (``class``/``label``/...). Rows whose class is not one of the ten are
+    skipped and recorded."""
+    path = Path(path)
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        header = next(csv.reader(handle), [])
+    reaction_col = next((c for c in _REACTION_COLUMNS if c in header), None)
+    class_col = next((c for c in _CLASS_COLUMNS if c in header), None)
+    if reaction_col is None or class_col is None:
+        raise ValueError(f"{path}: need a reaction column {_REACTION_COLUMNS} and a class column {_CLASS_COLUMNS}; header is {header}")
+    examples = Examples()
+    for where, row in read_csv_rows(path, [reaction_col, class_col], examples):
+        gold = answer_class(row[class_col])
+        if gold is None:
+            examples.skip(where, f"unknown reaction class {row[class_col][:60]!r}")
+        elif ">" not in row[reaction_col]:
+            examples.skip(where, "not a reaction SMILES")
+        else:
+            examples.append({"reaction": row[reaction_col], "answer": gold, "origin": where})
+    return examples.report(f"rxn_naming {path}")
+
+
+TASK = register_task(
+    Task(
+        name=NAME,
+        build_prompt=build_prompt,
+        rewards=(WeightedReward(rxn_naming_reward, 1.0), WeightedReward(format_reward, FORMAT_REWARD_WEIGHT)),
+        top1=top1,
+        load_examples=load_examples,
+        description="reaction SMILES -> one of 10 reaction classes",
+    )
+)

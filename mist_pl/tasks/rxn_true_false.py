@@ -1,0 +1,77 @@
+"""Reaction true/false: is this reaction SMILES a real, correctly written reaction?
+
+Reward (:func:`rxn_true_false_reward`): ``CORRECT`` (1.0) when the answer ("true" or
+"false", any case) matches the label, ``WRONG`` (0.0) otherwise or when the answer is
+neither word.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mist_pl.tasks.answer import format_reward, parse_completion
+from mist_pl.tasks.choices import true_false
+from mist_pl.tasks.examples import Examples, read_csv_rows
+from mist_pl.tasks.prompts import answer_instructions
+from mist_pl.tasks.protocol import per_example
+from mist_pl.tasks.registry import FORMAT_REWARD_WEIGHT, Task, WeightedReward, register_task
+
+CORRECT = 1.0
+WRONG = 0.0
+
+NAME = "rxn_true_false"
+
+
+def _label(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    return true_false(value) if isinstance(value, str) else None
+
+
+def score_rxn_true_false(completion: Any, example: Mapping[str, Any]) -> float | None:
+    gold = _label(example.get("answer"))
+    if gold is None:
+        return None
+    said = true_false(parse_completion(completion).answer)
+    return CORRECT if said is not None and said == gold else WRONG
+
+
+rxn_true_false_reward = per_example(score_rxn_true_false, task=NAME)
+
+
+def top1(completion: Any, example: Mapping[str, Any]) -> bool:
+    return score_rxn_true_false(completion, example) == CORRECT
+
+
+def build_prompt(example: Mapping[str, Any]) -> str:
+    return (
+        "Is this reaction SMILES (reactants>>products) a real, correctly written reaction?\n"
+        f"{example['reaction']}\n" + answer_instructions("true or false", "true")
+    )
+
+
+def load_examples(path: Path | str) -> list[dict]:
+    """Examples from a ``reaction,label`` CSV; labels other than true/false are skipped
+    and recorded. ``answer`` is the label as "true" or "false"."""
+    examples = Examples()
+    for where, row in read_csv_rows(path, ["reaction", "label"], examples):
+        label = true_false(row["label"])
+        if label is None:
+            examples.skip(where, f"label is not true/false: {row['label'][:40]!r}")
+        else:
+            examples.append({"reaction": row["reaction"], "answer": "true" if label else "false", "origin": where})
+    return examples.report(f"rxn_true_false {path}")
+
+
+TASK = register_task(
+    Task(
+        name=NAME,
+        build_prompt=build_prompt,
+        rewards=(WeightedReward(rxn_true_false_reward, 1.0), WeightedReward(format_reward, FORMAT_REWARD_WEIGHT)),
+        top1=top1,
+        load_examples=load_examples,
+        description="reaction SMILES -> true|false (is it real)",
+    )
+)
