@@ -54,8 +54,16 @@ class LMModule(L.LightningModule):
         self._sharded = False
 
     def hparams_dict(self) -> dict:
-        """Hyper-parameters as plain dicts, so checkpoints load with weights_only=True."""
-        return {"lm": asdict(self.lm_config), "optim": asdict(self.optim_config), "max_bad_steps": self.max_bad_steps}
+        """Hyper-parameters as plain dicts, so checkpoints load with weights_only=True.
+
+        ``_class_path`` lets ``cli.py fit --ckpt_path`` rebuild the right module class in
+        LightningCLI's subclass mode."""
+        return {
+            "_class_path": f"{type(self).__module__}.{type(self).__qualname__}",
+            "lm": asdict(self.lm_config),
+            "optim": asdict(self.optim_config),
+            "max_bad_steps": self.max_bad_steps,
+        }
 
     # -- model ------------------------------------------------------------------------
     def configure_model(self) -> None:

@@ -1,0 +1,368 @@
+"""Crystal structures (pymatgen): CIF in and out, validation, normalization.
+
+Reading untrusted text: :func:`parse_cif` refuses texts over
+:data:`MAX_CIF_CHARS` and CIFs that would expand to more than :data:`MAX_SITES`
+sites *before* pymatgen builds the structure (its parser is quadratic in the
+number of sites), captures pymatgen's warnings instead of printing them, and
+turns every failure into a :class:`CrystalError` with the reason.
+
+The compact line format of the MiST crystal tasks lives in
+:mod:`mist_pl.chem.crystal_compact` and pymatgen's bundled structures in
+:mod:`mist_pl.chem.crystal_library`; both are re-exported here.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Mapping
+
+import numpy as np
+from pymatgen.core import Composition, Element, Lattice, Structure
+from pymatgen.io.cif import CifFile, CifParser, CifWriter
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+from mist_pl.chem.crystal_limits import (
+    DEFAULT_ANGLE_TOLERANCE,
+    DEFAULT_SYMPREC,
+    MAX_CIF_CHARS,
+    MAX_SITES,
+    CrystalError,
+    quiet_pymatgen,
+)
+from mist_pl.chem.tags import wrap_cif
+
+_SYMOP_KEYS = (
+    "_symmetry_equiv_pos_as_xyz",
+    "_space_group_symop_operation_xyz",
+    "_space_group_symop.operation_xyz",
+)
+_MAX_GROUP_ORDER = 192  # order of the largest crystallographic space group in a conventional cell
+
+
+def _as_list(value: object) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _estimated_sites(raw: CifFile) -> int:
+    """Upper bound on the sites pymatgen would generate from a raw CIF."""
+    total = 0
+    for block in raw.data.values():
+        data = block.data
+        rows = len(_as_list(data.get("_atom_site_fract_x") or data.get("_atom_site_Cartn_x")))
+        multiplicities = _as_list(data.get("_atom_site_symmetry_multiplicity"))
+        ops = next((len(_as_list(data[key])) for key in _SYMOP_KEYS if key in data), 0)
+        if len(multiplicities) == rows and all(str(m).isdigit() for m in multiplicities):
+            total += sum(int(m) for m in multiplicities)
+        else:
+            total += rows * (ops or _MAX_GROUP_ORDER)
+    return total
+
+
+def parse_cif(text: object, max_sites: int = MAX_SITES, warnings_out: list[str] | None = None) -> Structure:
+    """The first structure in a CIF text.
+
+    Raises :class:`CrystalError` with the reason (too large, no data block,
+    unreadable, no structure). pymatgen's warnings are appended to
+    ``warnings_out`` when given, never printed.
+    """
+    if not isinstance(text, str):
+        raise CrystalError(f"CIF must be a string, got {type(text).__name__}")
+    if len(text) > MAX_CIF_CHARS:
+        raise CrystalError(f"CIF longer than MAX_CIF_CHARS={MAX_CIF_CHARS} characters ({len(text)})")
+    if "data_" not in text:
+        raise CrystalError("no 'data_' block: not a CIF")
+    with quiet_pymatgen():  # the same warnings come again from the full parse below
+        try:
+            raw = CifFile.from_str(text)
+        except Exception as error:
+            raise CrystalError(f"unreadable CIF: {error}") from error
+    estimate = _estimated_sites(raw)
+    if estimate == 0:  # answer junk before pymatgen parses the text a second time
+        raise CrystalError("no _atom_site coordinates in any data block")
+    if estimate > max_sites:
+        raise CrystalError(f"CIF would expand to ~{estimate} sites (limit {max_sites})")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            structures = CifParser.from_str(text).parse_structures(primitive=False, on_error="warn")
+            failure = ""
+        except Exception as error:
+            structures, failure = [], f"{type(error).__name__}: {error}"
+    messages = list(dict.fromkeys(str(item.message) for item in caught))[:20]  # distinct, bounded
+    if warnings_out is not None:
+        warnings_out.extend(messages)
+    if not structures:
+        reasons = "; ".join(filter(None, [failure, *messages])) or "no reason given"
+        raise CrystalError(f"no structure in CIF: {reasons[:2000]}")
+    structure = structures[0]
+    if len(structure) > max_sites:
+        raise CrystalError(f"structure has {len(structure)} sites (limit {max_sites})")
+    return structure
+
+
+def try_parse_cif(text: object) -> Structure | None:
+    """:func:`parse_cif` that answers None instead of raising."""
+    try:
+        return parse_cif(text)
+    except CrystalError:
+        return None
+
+
+def validate(structure: object, min_distance: float = 0.5) -> list[str]:
+    """Problems that make a structure physically unusable (empty list if none).
+
+    Checks: finite lattice with positive volume, finite coordinates, occupancies
+    in (0, 1] (per species and per site), and no two atoms (periodic images
+    included) closer than ``min_distance`` Å.
+    """
+    if not isinstance(structure, Structure):
+        return [f"not a pymatgen Structure ({type(structure).__name__})"]
+    matrix = np.asarray(structure.lattice.matrix, dtype=float)
+    if not np.all(np.isfinite(matrix)):
+        return ["lattice has non-finite entries"]
+    volume = abs(float(np.linalg.det(matrix)))
+    if not volume > 1e-3:
+        return [f"degenerate lattice (volume {volume:.3g} Å^3)"]
+    if len(structure) == 0:
+        return ["no sites"]
+    if len(structure) > MAX_SITES:
+        return [f"{len(structure)} sites (limit {MAX_SITES})"]
+    problems = []
+    if not np.all(np.isfinite(structure.frac_coords)):
+        problems.append("non-finite fractional coordinates")
+        return problems
+    for index, site in enumerate(structure):
+        for species, occupancy in site.species.items():
+            if not 0 < occupancy <= 1 + 1e-6:
+                problems.append(f"site {index} ({species}): occupancy {occupancy:g} outside (0, 1]")
+        total = site.species.num_atoms
+        if total > 1 + 1e-6:
+            problems.append(f"site {index}: total occupancy {total:g} > 1")
+    with quiet_pymatgen():
+        try:
+            problems.extend(_overlaps(structure, min_distance))
+        except Exception as error:  # neighbour search on a pathological cell
+            problems.append(f"neighbour search failed: {type(error).__name__}: {error}")
+    return problems
+
+
+def _overlaps(structure: Structure, min_distance: float, shown: int = 5) -> list[str]:
+    if min_distance <= 0:
+        return []
+    centers, neighbors, images, distances = structure.get_neighbor_list(min_distance)
+    pairs = {}
+    for i, j, image, distance in zip(centers, neighbors, images, distances):
+        key = (min(i, j), max(i, j))
+        if i == j and not np.any(image):
+            continue
+        pairs[key] = min(distance, pairs.get(key, math.inf))
+    problems = [
+        f"sites {i} ({structure[i].species_string}) and {j} ({structure[j].species_string}) "
+        f"are {distance:.3f} Å apart (< {min_distance} Å)"
+        for (i, j), distance in sorted(pairs.items())[:shown]
+    ]
+    if len(pairs) > shown:
+        problems.append(f"... {len(pairs) - shown} more overlapping pairs")
+    return problems
+
+
+def cif_problems(text: object, min_distance: float = 0.5) -> list[str]:
+    """Parse + validate in one call, as a list of problems (for rewards and data reports)."""
+    try:
+        structure = parse_cif(text)
+    except CrystalError as error:
+        return [str(error)]
+    return validate(structure, min_distance)
+
+
+def _electronegativity(species) -> float:
+    try:
+        value = float(species.average_electroneg)
+    except Exception:
+        return math.inf
+    return value if math.isfinite(value) else math.inf
+
+
+def _wrap_round(coords: np.ndarray, decimals: int) -> np.ndarray:
+    # wrap, round, wrap again (0.99999 rounds to 1.0), and turn -0.0 into 0.0
+    return np.round(np.mod(np.round(np.mod(coords, 1.0), decimals), 1.0), decimals) + 0.0
+
+
+def canonical_sites(structure: Structure, decimals: int = 4) -> Structure:
+    """Same cell with a rounded lattice, wrapped/rounded coordinates and sorted sites.
+
+    Sites are sorted by electronegativity, species, then coordinates, so equal
+    inputs give identical text whatever order the sites came in.
+    """
+    a, b, c, alpha, beta, gamma = (round(float(x), decimals) for x in structure.lattice.parameters)
+    lattice = Lattice.from_parameters(a, b, c, alpha, beta, gamma)
+    coords = _wrap_round(structure.frac_coords, decimals)
+    order = sorted(
+        range(len(structure)),
+        key=lambda i: (_electronegativity(structure[i].species), structure[i].species_string, tuple(coords[i])),
+    )
+    return Structure(lattice, [structure[i].species for i in order], coords[order])
+
+
+def normalize(
+    structure: Structure,
+    symprec: float = DEFAULT_SYMPREC,
+    angle_tolerance: float = DEFAULT_ANGLE_TOLERANCE,
+    decimals: int = 4,
+    primitive: bool = False,
+) -> Structure:
+    """Standard cell (spglib via SpacegroupAnalyzer), then :func:`canonical_sites`.
+
+    The conventional cell in the ITA standard setting with symmetrized positions
+    by default, pymatgen's primitive standard cell with ``primitive=True``. If
+    symmetry finding fails (e.g. overlapping atoms) the input cell is kept and
+    only sorted, wrapped and rounded.
+
+    The result is deterministic for a given input, but two descriptions of the
+    same crystal may still differ by an origin shift or axis flip that the
+    space group allows (its Euclidean normalizer); compare structures with
+    pymatgen's StructureMatcher, not by text.
+    """
+    with quiet_pymatgen():
+        try:
+            analyzer = SpacegroupAnalyzer(structure, symprec=symprec, angle_tolerance=angle_tolerance)
+            # refined = spglib's conventional cell in the ITA standard setting (the one
+            # the space-group symbol refers to) with symmetrized positions
+            cell = analyzer.get_primitive_standard_structure() if primitive else analyzer.get_refined_structure()
+        except Exception:
+            cell = structure
+        return canonical_sites(cell, decimals)
+
+
+def to_cif(structure: Structure, symprec: float | None = None, significant_figures: int = 6) -> str:
+    """Compact CIF text: pymatgen's CifWriter without its comment line.
+
+    ``symprec`` (e.g. 0.1) writes the symmetrized form (asymmetric unit plus
+    symmetry operations); None writes every site in P1. Falls back to P1 when
+    symmetrization fails; raises :class:`CrystalError` if even that fails.
+    """
+    with quiet_pymatgen():
+        try:
+            text = str(CifWriter(structure, symprec=symprec, significant_figures=significant_figures))
+        except Exception as first_error:
+            try:
+                text = str(CifWriter(structure, significant_figures=significant_figures))
+            except Exception as error:
+                raise CrystalError(f"cannot write CIF: {error or first_error}") from error
+    lines = [line.rstrip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return "\n".join(lines) + "\n"
+
+
+def tag_cif(text: str) -> str:
+    """CIF text wrapped in ``[START_CIF]..[END_CIF]``."""
+    return wrap_cif(text)
+
+
+def space_group(
+    structure: Structure, symprec: float = DEFAULT_SYMPREC, angle_tolerance: float = DEFAULT_ANGLE_TOLERANCE
+) -> tuple[str, int]:
+    """International symbol and number, e.g. ``("Fm-3m", 225)``.
+
+    ``("P1", 1)`` when spglib finds no symmetry or fails: every crystal has at
+    least P1, so the answer stays true.
+    """
+    with quiet_pymatgen():
+        try:
+            analyzer = SpacegroupAnalyzer(structure, symprec=symprec, angle_tolerance=angle_tolerance)
+            return analyzer.get_space_group_symbol(), int(analyzer.get_space_group_number())
+        except Exception:
+            return "P1", 1
+
+
+def as_composition(value: object) -> Composition | None:
+    """A Composition from a Structure, Composition, formula, {element: amount} or element list.
+
+    None for anything unreadable or containing non-elements (pymatgen would
+    read "Xx2" as a dummy species).
+    """
+    composition = _composition(value)
+    if composition is None:
+        return None
+    with quiet_pymatgen():
+        if not all(isinstance(el, Element) for el in composition.element_composition.elements):
+            return None
+    return composition
+
+
+def _composition(value: object) -> Composition | None:
+    try:
+        if isinstance(value, Structure):
+            return value.composition
+        if isinstance(value, Composition):
+            return value
+        if isinstance(value, str):
+            if not value.strip() or len(value) > 200:
+                return None
+            return Composition(value.strip())
+        if isinstance(value, Mapping):
+            return Composition({str(k): float(v) for k, v in value.items()})
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return Composition({str(el): 1 for el in value})
+    except Exception:
+        return None
+    return None
+
+
+def composition_elements(value: object) -> list[str] | None:
+    """Sorted element symbols of a structure / composition / formula, None if unreadable."""
+    composition = as_composition(value)
+    if composition is None or len(composition) == 0:
+        return None
+    try:
+        return sorted({element.symbol for element in composition.element_composition})
+    except Exception:
+        return None
+
+
+def substitute_elements(structure: Structure, mapping: Mapping[str, str]) -> Structure:
+    """A copy with elements replaced (``{"Na": "K"}``); oxidation states are dropped.
+
+    Raises :class:`CrystalError` for symbols that are not elements or are absent.
+    """
+    present = {element.symbol for element in structure.composition.elements}
+    replacements = {}
+    for old, new in mapping.items():
+        if not (Element.is_valid_symbol(str(old)) and Element.is_valid_symbol(str(new))):
+            raise CrystalError(f"not an element symbol in substitution {old!r} -> {new!r}")
+        if old not in present:
+            raise CrystalError(f"{old} is not in {structure.composition.reduced_formula}")
+        replacements[Element(old)] = Element(new)
+    result = structure.copy()
+    result.remove_oxidation_states()
+    result.replace_species(replacements)
+    return result
+
+
+from mist_pl.chem.crystal_compact import from_compact, to_compact  # noqa: E402
+from mist_pl.chem.crystal_library import shipped_structures  # noqa: E402
+
+__all__ = [
+    "DEFAULT_ANGLE_TOLERANCE",
+    "DEFAULT_SYMPREC",
+    "MAX_CIF_CHARS",
+    "MAX_SITES",
+    "CrystalError",
+    "as_composition",
+    "canonical_sites",
+    "cif_problems",
+    "composition_elements",
+    "from_compact",
+    "normalize",
+    "parse_cif",
+    "shipped_structures",
+    "space_group",
+    "substitute_elements",
+    "tag_cif",
+    "to_cif",
+    "to_compact",
+    "try_parse_cif",
+    "validate",
+]

@@ -1,0 +1,319 @@
+"""RL prompts: examples -> chat-templated, left-padded prompt batches for GRPO.
+
+Examples come from a jsonl file (one object per line: the prompt under ``prompt_field``
+plus whatever columns the rewards read, e.g. ``answer``, ``reaction``, ``task``), from a
+task's own file format (``task`` + a non-jsonl ``train_path``: the task's
+``load_examples``), or from a function given by import path (``examples_fn``).
+An example without a prompt gets one from its task's ``build_prompt``.
+
+Every prompt is rendered with the tokenizer's chat template and
+``add_generation_prompt=True``, tokenized once at ``setup``, and left-padded per batch
+(generation appends on the right). Prompts over ``max_prompt_tokens`` are rejected or
+cut in the middle (keeping the chat header and the generation prompt), with a count.
+Unreadable lines are skipped and counted, never fatal.
+
+Order is a pure function of ``(seed, epoch)``; each rank reads its own interleaved share
+(equal sizes, so FSDP ranks run the same number of rounds). ``state_dict`` records how
+far the current epoch got, counting batches that reached the model (not ones the
+loader prefetched), so a resumed run continues with the next unseen prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from transformers import PreTrainedTokenizerBase
+
+log = logging.getLogger(__name__)
+
+OVERLONG = ("reject", "truncate")
+
+
+class PromptSampler(DistributedSampler):
+    """Seeded per-epoch shuffle, sharded by rank, that can start mid-epoch.
+
+    A ``DistributedSampler`` subclass so Lightning does not replace it with its own.
+    """
+
+    def __init__(self, size: int, num_replicas: int = 1, rank: int = 0, shuffle: bool = True, seed: int = 0) -> None:
+        self.size = size
+        self.num_replicas, self.rank = num_replicas, rank
+        self.shuffle, self.seed = shuffle, seed
+        self.epoch = 0
+        self.start = 0  # samples of this rank's share to skip in the next pass
+        self.num_samples = size // num_replicas  # the remainder is dropped: equal shares
+
+    def order(self, epoch: int) -> list[int]:
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + epoch)
+            indices = torch.randperm(self.size, generator=generator).tolist()
+        else:
+            indices = list(range(self.size))
+        return indices[self.rank : self.num_samples * self.num_replicas : self.num_replicas]
+
+    def __iter__(self):
+        start, self.start = self.start, 0
+        return iter(self.order(self.epoch)[start:])
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+
+class PromptDataset(Dataset):
+    def __init__(self, prompt_ids: list[list[int]], examples: list[dict]) -> None:
+        self.prompt_ids, self.examples = prompt_ids, examples
+
+    def __len__(self) -> int:
+        return len(self.prompt_ids)
+
+    def __getitem__(self, index: int) -> tuple[int, list[int], dict]:
+        return index, self.prompt_ids[index], self.examples[index]
+
+
+class LeftPadCollator:
+    """Batch of prompts -> ``input_ids`` / ``attention_mask`` left-padded to the longest,
+    ``index`` (dataset rows) and ``columns`` (each example field as a list)."""
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, items: Sequence[tuple[int, list[int], dict]]) -> dict:
+        width = max(len(ids) for _, ids, _ in items)
+        input_ids = torch.full((len(items), width), self.pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(items), width), dtype=torch.long)
+        for row, (_, ids, _) in enumerate(items):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, width - len(ids) :] = 1
+        names = sorted({k for _, _, example in items for k in example})
+        columns = {k: [example.get(k) for _, _, example in items] for k in names}
+        index = torch.tensor([i for i, _, _ in items], dtype=torch.long)
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "index": index, "columns": columns}
+
+
+def read_jsonl(path: Path) -> tuple[list[dict], list[str]]:
+    """Objects of a jsonl file and the reasons lines were skipped."""
+    examples, skipped = [], []
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                skipped.append(f"{path}:{line_no}: not JSON ({error.msg})")
+                continue
+            if not isinstance(record, dict):
+                skipped.append(f"{path}:{line_no}: not a JSON object")
+                continue
+            record.setdefault("origin", f"{path}:{line_no}")
+            examples.append(record)
+    return examples, skipped
+
+
+def middle_truncate(ids: list[int], limit: int) -> list[int]:
+    """Keep the first and last ``limit // 2``-ish tokens: the chat header and the
+    generation prompt (and the question's closing instructions) survive."""
+    head = limit // 2
+    return ids[:head] + ids[len(ids) - (limit - head) :]
+
+
+class PromptDataModule(L.LightningDataModule):
+    """Prompt batches for GRPO (see the module docstring).
+
+    Args:
+        train_path: jsonl of examples, or a task's own file (with ``task``).
+        examples_fn: import path of a function returning a list of example dicts
+            (instead of ``train_path``), e.g. ``mist_pl.rl.toy.toy_examples``.
+        task: default ``task`` column for examples without one; builds missing prompts.
+        prompt_field: the example field holding the user prompt.
+        system_prompt: optional system message before every prompt.
+        batch_size: prompts per batch = one GRPO generation round; must equal
+            ``grpo.prompts_per_round`` (the module checks).
+        max_prompt_tokens: prompt length limit after the chat template.
+        overlong: ``reject`` or ``truncate`` prompts over the limit.
+        tokenizer: a tokenizer name/folder for use without a model; by default the
+            model's tokenizer is used, so the two never disagree.
+        seed: shuffling seed (``None``: the trainer seed is not consulted; 0 is used).
+        limit: use only the first ``limit`` examples.
+    """
+
+    def __init__(
+        self,
+        train_path: str | None = None,
+        examples_fn: str | None = None,
+        task: str | None = None,
+        prompt_field: str = "prompt",
+        system_prompt: str | None = None,
+        batch_size: int = 4,
+        max_prompt_tokens: int = 256,
+        overlong: str = "reject",
+        tokenizer: str | None = None,
+        seed: int = 1234,
+        shuffle: bool = True,
+        num_workers: int = 0,
+        limit: int | None = None,
+    ) -> None:
+        super().__init__()
+        if (train_path is None) == (examples_fn is None):
+            raise ValueError("data: give exactly one of train_path and examples_fn")
+        if overlong not in OVERLONG:
+            raise ValueError(f"data.overlong={overlong!r} is not one of {OVERLONG}")
+        if batch_size < 1 or max_prompt_tokens < 8:
+            raise ValueError(f"data.batch_size={batch_size!r} must be >= 1 and data.max_prompt_tokens={max_prompt_tokens!r} >= 8")
+        self.train_path, self.examples_fn, self.task = train_path, examples_fn, task
+        self.prompt_field, self.system_prompt = prompt_field, system_prompt
+        self.batch_size, self.max_prompt_tokens, self.overlong = batch_size, max_prompt_tokens, overlong
+        self.tokenizer_name, self.seed, self.shuffle = tokenizer, seed, shuffle
+        self.num_workers, self.limit = num_workers, limit
+        self.tokenizer: PreTrainedTokenizerBase | None = None
+        self.dataset: PromptDataset | None = None
+        self.counts: dict[str, int] = {}
+        self._epoch, self._consumed = 0, 0  # progress of batches that reached the model
+        self._resume: dict | None = None
+
+    # -- loading ---------------------------------------------------------------------
+    def attach_tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        self.tokenizer = tokenizer
+
+    def _resolve_tokenizer(self) -> PreTrainedTokenizerBase:
+        if self.tokenizer is None:
+            module = self.trainer.lightning_module if self.trainer is not None else None
+            if getattr(module, "tokenizer", None) is not None:
+                self.tokenizer = module.tokenizer
+            elif self.tokenizer_name is not None:
+                from mist_pl.models.tokenizer import load_tokenizer
+
+                self.tokenizer = load_tokenizer(self.tokenizer_name)
+            else:
+                raise ValueError("data: no tokenizer (attach a model with a tokenizer or set data.tokenizer)")
+        return self.tokenizer
+
+    def load_examples(self) -> tuple[list[dict], list[str]]:
+        skipped: list[str] = []
+        if self.examples_fn is not None:
+            from mist_pl.rl.rewards import import_object
+
+            examples = [dict(e) for e in import_object(self.examples_fn)()]
+        else:
+            path = Path(self.train_path).expanduser()
+            if not path.is_file():
+                raise FileNotFoundError(f"data.train_path={self.train_path!r} is not a file")
+            if path.suffix == ".jsonl":
+                examples, skipped = read_jsonl(path)
+            elif self.task is not None:
+                from mist_pl.tasks.registry import get_task
+
+                loader = get_task(self.task).load_examples
+                if loader is None:
+                    raise ValueError(f"task {self.task!r} reads no files; give a .jsonl train_path")
+                examples = [dict(e) for e in loader(path)]
+            else:
+                raise ValueError(f"data.train_path={self.train_path!r}: not .jsonl; set data.task to read a task's file format")
+        if self.limit is not None:
+            examples = examples[: self.limit]
+        for example in examples:
+            if self.task is not None:
+                example.setdefault("task", self.task)
+        return examples, skipped
+
+    def prompt_text(self, example: Mapping[str, Any]) -> str | None:
+        prompt = example.get(self.prompt_field)
+        if isinstance(prompt, str) and prompt:
+            return prompt
+        task = example.get("task")
+        if isinstance(task, str):
+            from mist_pl.tasks.registry import get_task
+
+            try:
+                return get_task(task).build_prompt(example)
+            except (KeyError, ValueError, TypeError) as error:
+                log.debug("no prompt for %s: %s", example.get("origin"), error)
+        return None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.dataset is not None:
+            return
+        tokenizer = self._resolve_tokenizer()
+        examples, skipped = self.load_examples()
+        kept_ids, kept = [], []
+        counts = {"read": len(examples) + len(skipped), "unreadable": len(skipped), "no_prompt": 0, "rejected": 0, "truncated": 0}
+        texts = []
+        for example in examples:
+            prompt = self.prompt_text(example)
+            if prompt is None:
+                counts["no_prompt"] += 1
+                continue
+            messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+            messages.append({"role": "user", "content": prompt})
+            example.setdefault(self.prompt_field, prompt)
+            texts.append((tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True), example))
+        encoded = tokenizer([t for t, _ in texts], add_special_tokens=False)["input_ids"] if texts else []
+        for ids, (_, example) in zip(encoded, texts):
+            if len(ids) > self.max_prompt_tokens:
+                if self.overlong == "reject":
+                    counts["rejected"] += 1
+                    continue
+                ids = middle_truncate(ids, self.max_prompt_tokens)
+                counts["truncated"] += 1
+            kept_ids.append(list(ids))
+            kept.append(example)
+        counts["kept"] = len(kept)
+        self.counts = counts
+        if skipped:
+            log.warning("prompts: skipped %d unreadable lines (first: %s)", len(skipped), skipped[0])
+        if counts["rejected"] or counts["truncated"] or counts["no_prompt"]:
+            log.warning(
+                "prompts: %d over %d tokens %s, %d without a prompt; %d kept",
+                counts["rejected"] + counts["truncated"], self.max_prompt_tokens,
+                "rejected" if self.overlong == "reject" else "truncated", counts["no_prompt"], len(kept),
+            )
+        world = self.trainer.world_size if self.trainer is not None else 1
+        if len(kept) < self.batch_size * world:
+            raise ValueError(f"prompts: {len(kept)} usable prompts, fewer than one batch of {self.batch_size} per rank x {world} ranks")
+        self.dataset = PromptDataset(kept_ids, kept)
+
+    # -- loading batches ---------------------------------------------------------------
+    def train_dataloader(self) -> DataLoader:
+        world = self.trainer.world_size if self.trainer is not None else 1
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        sampler = PromptSampler(len(self.dataset), world, rank, shuffle=self.shuffle, seed=self.seed)
+        if self._resume is not None:
+            sampler.set_epoch(self._resume["epoch"])
+            sampler.start = self._resume["consumed"]
+            self._epoch, self._consumed = self._resume["epoch"], self._resume["consumed"]
+            self._resume = None
+        return DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            drop_last=True,  # a short last round would break the batch-size contract
+            collate_fn=LeftPadCollator(self.tokenizer.pad_token_id),
+            num_workers=self.num_workers,
+        )
+
+    # -- resumable state ---------------------------------------------------------------
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.trainer is not None and self.trainer.training:
+            epoch = self.trainer.current_epoch
+            if epoch != self._epoch:
+                self._epoch, self._consumed = epoch, 0
+            self._consumed += int(batch["input_ids"].shape[0])
+        return batch
+
+    def state_dict(self) -> dict:
+        return {"epoch": self._epoch, "consumed": self._consumed, "seed": self.seed}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("seed", self.seed) != self.seed:
+            log.warning("prompts: resuming with seed %s, checkpoint used %s: the order changes", self.seed, state["seed"])
+        self._resume = {"epoch": int(state["epoch"]), "consumed": int(state["consumed"])}

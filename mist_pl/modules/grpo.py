@@ -1,0 +1,405 @@
+"""Online RL with GRPO: sample in the module, score with rule-based rewards, update.
+
+One ``training_step`` is one generation round (sizes: :mod:`mist_pl.rl.config`)::
+
+    prompts --sampler--> P x G completions --rewards--> group advantages
+            --(old / reference log-probs)--> steps_per_round x num_iterations optimizer steps
+
+Manual optimization, because one dataloader batch (a round of prompts) feeds several
+optimizer steps: Lightning's automatic loop ties exactly one step to one batch and
+would force the rollouts to be smuggled between batches. Here the round is sampled
+once and replayed, gradient accumulation and clipping are explicit, and every
+optimizer step advances ``trainer.global_step`` (so ``max_steps`` counts optimizer
+steps). The trainer's ``gradient_clip_val`` / ``accumulate_grad_batches`` do not apply:
+use ``grpo.max_grad_norm`` and ``grpo.micro_batch_size``.
+
+Everything that is a collective under FSDP2 is decided jointly by all ranks: the end
+of sampling, skipping a step whose loss has no tokens, skipping a non-finite loss.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from mist_pl.models.factory import ModelConfig, build_model
+from mist_pl.models.sharding import apply_fsdp2
+from mist_pl.modules.base import LMModule, as_config
+from mist_pl.modules.optim import OptimConfig
+from mist_pl.rl.advantages import group_advantages
+from mist_pl.rl.config import BatchSizeError, GRPOConfig
+from mist_pl.rl.forward import completion_logits
+from mist_pl.rl.losses import aggregation_weights, grpo_loss, token_entropy, token_logprobs
+from mist_pl.rl.rewards import RewardComputer, RewardSpec
+from mist_pl.rl.rollouts import Rollouts
+from mist_pl.rl.sampling import SamplingConfig, build_sampler
+
+log = logging.getLogger(__name__)
+
+
+def _fsdp_module_type():
+    try:
+        from torch.distributed.fsdp import FSDPModule
+
+        return FSDPModule
+    except ImportError:  # pragma: no cover
+        return ()
+
+
+class GRPOModule(LMModule):
+    """GRPO on a causal LM (see :class:`~mist_pl.modules.base.LMModule` for ``lm``/``optim``).
+
+    Args:
+        grpo: the update's settings and batch sizes (:class:`GRPOConfig`).
+        sampling: how completions are sampled (:class:`SamplingConfig`).
+        rewards: reward functions by import path with weights (:class:`RewardSpec`).
+        sample_rows: completions kept from each round for the sample table callback.
+    """
+
+    def __init__(
+        self,
+        lm: ModelConfig = ModelConfig(),
+        optim: OptimConfig = OptimConfig(),
+        grpo: GRPOConfig = GRPOConfig(),
+        sampling: SamplingConfig = SamplingConfig(),
+        rewards: list[RewardSpec] | None = None,
+        sample_rows: int = 16,
+        max_bad_steps: int = 5,
+    ) -> None:
+        super().__init__(lm=lm, optim=optim, max_bad_steps=max_bad_steps)
+        self.automatic_optimization = False
+        self.grpo = as_config(GRPOConfig, grpo)
+        self.sampling = as_config(SamplingConfig, sampling)
+        if not rewards:
+            raise ValueError("model.rewards: configure at least one reward function, e.g. "
+                             "[{fn: mist_pl.tasks.answer.format_reward, weight: 1.0}]")
+        self.reward_specs = [r if isinstance(r, RewardSpec) else RewardSpec(**r) for r in rewards]
+        self.rewards = RewardComputer(self.reward_specs, self.grpo.reward_timeout_s, self.grpo.reward_runner)
+        self.sampler = build_sampler(self.sampling, self.tokenizer)
+        self.sample_rows = sample_rows
+        self.reference: torch.nn.Module | None = None
+        self._reference_sharded = False
+        self.last_round: list[dict] = []  # read by mist_pl.callbacks.samples.SampleTable
+        self.save_hyperparameters({
+            **self.hparams_dict(),
+            "grpo": asdict(self.grpo),
+            "sampling": asdict(self.sampling),
+            "rewards": [asdict(r) for r in self.reward_specs],
+            "sample_rows": sample_rows,
+        })
+
+    # -- models ---------------------------------------------------------------------------
+    def configure_model(self) -> None:
+        if self.model is None:
+            self.model = build_model(self.lm_config, self.tokenizer)
+        if self.grpo.beta > 0 and self.reference is None:
+            # A second copy of the starting weights; never trained, only refreshed.
+            self.reference = build_model(self.lm_config, self.tokenizer)
+            self.reference.load_state_dict(self.model.state_dict())
+            # Left in train mode like the rest (Lightning warns about eval-mode modules);
+            # logprobs_of switches to eval for every forward it makes.
+            self.reference.requires_grad_(False)
+        super().configure_model()  # shards the policy under ModelParallelStrategy
+        if self.reference is not None and self.device_mesh is not None and not self._reference_sharded:
+            precision = str(getattr(self._trainer, "precision", "")) if self._trainer else ""
+            param_dtype = torch.bfloat16 if precision.startswith("bf16") else None
+            apply_fsdp2(self.reference, self.device_mesh["data_parallel"], param_dtype=param_dtype)
+            self._reference_sharded = True
+
+    @torch.no_grad()
+    def refresh_reference(self) -> None:
+        """Copy the policy's weights into the reference (same sharding, so shard to shard)."""
+        for ref_param, param in zip(self.reference.parameters(), self.model.parameters()):
+            ref_param.copy_(param)
+
+    def configure_optimizers(self):
+        config = super().configure_optimizers()
+        # estimated_stepping_batches counts rounds unless max_steps is set; the schedule
+        # runs over optimizer steps.
+        if self.trainer.max_steps is None or self.trainer.max_steps < 0:
+            from mist_pl.modules.optim import build_scheduler
+
+            rounds = self.trainer.estimated_stepping_batches
+            total = int(rounds * self.grpo.optimizer_steps_per_round) if math.isfinite(rounds) else 10**9
+            config["lr_scheduler"]["scheduler"] = build_scheduler(config["optimizer"], total, self.optim_config)
+        return config
+
+    def on_fit_start(self) -> None:
+        cfg = self.grpo
+        datamodule = getattr(self.trainer, "datamodule", None)
+        batch_size = getattr(datamodule, "batch_size", None)
+        if batch_size is not None and batch_size != cfg.prompts_per_round:
+            raise BatchSizeError(
+                f"data.batch_size={batch_size} must equal grpo.prompts_per_round={cfg.prompts_per_round} "
+                "(one batch is one generation round); write batch_size: ${model.init_args.grpo.prompts_per_round}"
+            )
+        log.info("GRPO: %s; max_steps counts optimizer steps", cfg.describe())
+
+    # -- collectives (no-ops on one process) -------------------------------------------
+    def _world(self) -> int:
+        return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+    def _all_reduce(self, value: float, op: str) -> float:
+        if self._world() == 1:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor, op={"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX}[op])
+        return float(tensor.item())
+
+    def _all_finished(self, local_done: bool) -> bool:
+        return self._all_reduce(1.0 if local_done else 0.0, "min") == 1.0
+
+    # -- one round ----------------------------------------------------------------------
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        cfg = self.grpo
+        if batch["input_ids"].shape[0] != cfg.prompts_per_round:
+            raise BatchSizeError(
+                f"got a batch of {batch['input_ids'].shape[0]} prompts; grpo.prompts_per_round={cfg.prompts_per_round} "
+                "(data.batch_size must equal it)"
+            )
+        rollouts, metrics, per_task = self.collect_rollouts(batch)
+        train_start, trained_tokens = time.perf_counter(), 0
+        step_stats: list[dict] = []
+        G = cfg.num_generations
+        for _ in range(cfg.num_iterations):
+            # Shuffle whole groups, so micro-batches hold complete groups and each prompt
+            # is run once per micro-batch (see mist_pl.rl.forward).
+            groups = torch.randperm(cfg.prompts_per_round, device=rollouts.prompt_ids.device)
+            order = (groups[:, None] * G + torch.arange(G, device=groups.device)).flatten()
+            for rows in order.split(cfg.rollouts_per_step):
+                stats = self.optimizer_step_on(rollouts, rows, batch, batch_idx)
+                trained_tokens += stats.pop("processed_tokens")
+                step_stats.append(stats)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        train_s = time.perf_counter() - train_start
+        metrics.update(self._update_metrics(step_stats))
+        metrics["perf/train_tokens_per_s"] = trained_tokens / max(train_s, 1e-9)
+        metrics["perf/train_s"] = train_s
+        metrics["train/optimizer_step"] = float(self.global_step)
+        sync = self._world() > 1
+        self.log_dict(metrics, on_step=True, on_epoch=False, sync_dist=sync, batch_size=cfg.prompts_per_round)
+        # Per-task keys depend on the data a rank drew: never a collective (ranks may differ).
+        if per_task:
+            self.log_dict(per_task, on_step=True, on_epoch=False, batch_size=cfg.prompts_per_round)
+        self.log("reward", metrics["reward/mean"], prog_bar=True, on_step=True, logger=False, batch_size=cfg.prompts_per_round)
+
+    @torch.no_grad()
+    def collect_rollouts(self, batch: dict) -> tuple[Rollouts, dict, dict]:
+        """Sample, score and prepare one round; returns (rollouts, metrics, per-task metrics)."""
+        cfg, G = self.grpo, self.grpo.num_generations
+        samples = self.sampler.generate(
+            self.model, batch["input_ids"], batch["attention_mask"], G, all_finished=self._all_finished
+        )
+        lengths = samples.completion_lengths
+        completions = self.tokenizer.batch_decode(
+            [ids[:n] for ids, n in zip(samples.completion_ids.tolist(), lengths.tolist())], skip_special_tokens=True
+        )
+        columns = {k: [v for v in values for _ in range(G)] for k, values in batch["columns"].items()}
+        reward_start = time.perf_counter()
+        scored = self.rewards(completions, columns)
+        reward_s = time.perf_counter() - reward_start
+        totals = torch.tensor([math.nan if r is None else r for r in scored.total], dtype=torch.float32)
+        adv = group_advantages(totals, G, cfg.advantage_scaling, cfg.advantage_eps)
+
+        device = samples.completion_ids.device
+        in_loss = torch.ones(len(totals), dtype=torch.bool)
+        if cfg.drop_zero_variance_groups:
+            in_loss &= ~adv.zero_variance.repeat_interleave(G)
+        rollouts = Rollouts(
+            prompt_ids=samples.prompt_ids,
+            prompt_mask=samples.prompt_mask,
+            completion_ids=samples.completion_ids,
+            completion_mask=samples.completion_mask,
+            loss_mask=samples.completion_mask.bool() & in_loss.to(device)[:, None],
+            advantages=adv.values.to(device),
+            group=torch.arange(cfg.prompts_per_round, device=device).repeat_interleave(G),
+        )
+        nonfinite = 0
+        if cfg.needs_old_logprobs:
+            rollouts.old_logprobs = self.logprobs_of(self.model, rollouts)
+        if self.reference is not None:
+            rollouts.ref_logprobs = self.logprobs_of(self.reference, rollouts)
+        for stored in (rollouts.old_logprobs, rollouts.ref_logprobs):
+            if stored is not None:
+                # NaN/Inf stored log-probs would poison every later step: drop the rollout.
+                bad = (~torch.isfinite(stored) & rollouts.loss_mask).any(-1)
+                nonfinite += int(bad.sum())
+                rollouts.loss_mask &= ~bad[:, None]
+
+        metrics = self._round_metrics(samples, scored, totals, adv, reward_s, nonfinite)
+        per_task = self._task_metrics(columns.get("task"), totals, scored.top1)
+        self._keep_samples(columns, completions, scored, totals, adv.values)
+        return rollouts, metrics, per_task
+
+    @torch.no_grad()
+    def logprobs_of(self, model: torch.nn.Module, rollouts: Rollouts) -> torch.Tensor:
+        """Per-token log-probs of the completions under ``model``, micro-batch by micro-batch,
+        padded back to the round's width (NaN-free zeros where no token is)."""
+        out = torch.zeros(rollouts.completion_ids.shape, dtype=torch.float32, device=rollouts.completion_ids.device)
+        rows = torch.arange(len(rollouts), device=out.device)
+        was_training = model.training
+        model.eval()  # no dropout in stored log-probs
+        try:
+            for part in rows.split(self.grpo.micro_batch_size):
+                micro = rollouts.micro_batch(part)
+                logp, _ = self._forward(model, micro, entropy=False)
+                out[part, : logp.shape[1]] = torch.where(micro.completion_mask.bool(), logp, 0.0)
+        finally:
+            model.train(was_training)
+        return out
+
+    def _forward(self, model: torch.nn.Module, micro: Rollouts, entropy: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        logits = completion_logits(model, micro, self.grpo.share_prompt_forward)
+        temperature = self.sampling.temperature or 1.0
+        logp = token_logprobs(logits, micro.completion_ids, temperature)
+        ent = token_entropy(logits.detach(), temperature) if entropy else None
+        return logp, ent
+
+    # -- one optimizer step -------------------------------------------------------------
+    def optimizer_step_on(self, rollouts: Rollouts, rows: torch.Tensor, batch: dict, batch_idx: int) -> dict:
+        cfg = self.grpo
+        optimizer, scheduler = self.optimizers(), self.lr_schedulers()
+        world = self._world()
+        local_mask = rollouts.loss_mask[rows]
+        # Gradients are averaged over ranks, so per-rank normalizers are global counts / world.
+        step_tokens = self._all_reduce(float(local_mask.sum()), "sum") / world
+        step_sequences = self._all_reduce(float(local_mask.any(-1).sum()), "sum") / world
+        stats = {"loss": 0.0, "tokens": 0.0, "kl": 0.0, "clipped_low": 0.0, "clipped_high": 0.0,
+                 "ratio": 0.0, "entropy": 0.0, "processed_tokens": 0, "skipped": 0.0}
+        if step_tokens == 0:
+            # Nothing in the loss on any rank (e.g. every group dropped): no backward, and a
+            # step without gradients, which AdamW skips entirely (no momentum drift). The
+            # step still counts, so a round is always optimizer_steps_per_round steps.
+            stats["skipped"] = 1.0
+            self._empty_step(optimizer, scheduler)
+            return stats
+        fsdp = isinstance(self.model, _fsdp_module_type())
+        parts = rows.split(cfg.micro_batch_size)
+        bad = False
+        for i, part in enumerate(parts):
+            micro = rollouts.micro_batch(part)
+            if fsdp:
+                self.model.set_requires_gradient_sync(i == len(parts) - 1)
+            loss, loss_stats, entropy = self.micro_batch_loss(micro, step_tokens, step_sequences)
+            stats["processed_tokens"] += int(micro.model_inputs()["attention_mask"].sum())
+            if self.guard_loss(loss, batch, batch_idx) is None:
+                bad = True  # every rank saw it (guard_loss reduces); finish the step without it
+                continue
+            self.manual_backward(loss)
+            mask = micro.loss_mask
+            stats["loss"] += float(loss.detach())
+            stats["tokens"] += loss_stats.tokens
+            stats["kl"] += loss_stats.kl or 0.0
+            stats["clipped_low"] += loss_stats.clipped_low
+            stats["clipped_high"] += loss_stats.clipped_high
+            stats["ratio"] += loss_stats.ratio
+            stats["entropy"] += float(torch.where(mask, entropy, 0.0).sum())
+        if fsdp:
+            self.model.set_requires_gradient_sync(True)
+        if bad:
+            stats["skipped"] = 1.0
+            self._empty_step(optimizer, scheduler)
+            return stats
+        if cfg.max_grad_norm:
+            self.configure_gradient_clipping(optimizer, cfg.max_grad_norm, "norm")
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        scheduler.step()
+        if self.reference is not None and cfg.ref_refresh_steps and self.global_step % cfg.ref_refresh_steps == 0:
+            self.refresh_reference()
+        return stats
+
+    def _empty_step(self, optimizer, scheduler) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        optimizer.step()
+        scheduler.step()
+
+    def micro_batch_loss(self, micro: Rollouts, step_tokens: float, step_sequences: float):
+        """This micro-batch's share of the step loss: (loss, LossStats, token entropy)."""
+        cfg = self.grpo
+        logp, entropy = self._forward(self.model, micro, entropy=True)
+        weights = aggregation_weights(micro.loss_mask, cfg.loss_aggregation, step_sequences, step_tokens,
+                                      self.sampling.max_new_tokens)
+        # On-policy (first step after sampling, mu = 1): old == current, the ratio is 1.
+        old = micro.old_logprobs if micro.old_logprobs is not None else logp.detach()
+        loss, stats = grpo_loss(logp, old, micro.advantages, weights, cfg.epsilon_low, cfg.epsilon_high,
+                                cfg.beta, micro.ref_logprobs)
+        return loss, stats, entropy
+
+    # -- metrics --------------------------------------------------------------------------
+    def _update_metrics(self, steps: list[dict]) -> dict:
+        tokens = sum(s["tokens"] for s in steps)
+        out = {"train/loss": sum(s["loss"] for s in steps) / max(len(steps), 1),
+               "train/skipped_updates": sum(s["skipped"] for s in steps)}
+        denom = max(tokens, 1.0)
+        low, high = sum(s["clipped_low"] for s in steps), sum(s["clipped_high"] for s in steps)
+        out["train/clip_frac"] = (low + high) / denom
+        out["train/clip_frac_low"] = low / denom
+        out["train/clip_frac_high"] = high / denom
+        out["train/ratio_mean"] = sum(s["ratio"] for s in steps) / denom if tokens else 1.0
+        out["train/entropy"] = sum(s["entropy"] for s in steps) / denom
+        if self.reference is not None:  # beta == 0: no reference, so KL is absent, not NaN
+            out["train/kl"] = sum(s["kl"] for s in steps) / denom
+        out["train/lr"] = self.optimizers().param_groups[0]["lr"]
+        return out
+
+    def _round_metrics(self, samples, scored, totals, adv, reward_s: float, nonfinite: int) -> dict:
+        lengths = samples.completion_lengths.float()
+        valid = totals[~torch.isnan(totals)]
+        metrics = {
+            "reward/mean": float(valid.mean()) if valid.numel() else 0.0,
+            "reward/std": float(valid.std(unbiased=False)) if valid.numel() else 0.0,
+            "reward/unscored": float(torch.isnan(totals).sum()),
+            "groups/zero_variance_frac": float(adv.zero_variance.float().mean()),
+            "completions/length_mean": float(lengths.mean()),
+            "completions/length_max": float(lengths.max()),
+            "completions/truncated_frac": float((~samples.stopped).float().mean()),
+            "rollouts/nonfinite_logprobs": float(nonfinite),
+            "perf/sampling_tokens_per_s": samples.num_generated_tokens / max(samples.seconds, 1e-9),
+            "perf/sampling_s": samples.seconds,
+            "perf/reward_s": reward_s,
+        }
+        for name, values in scored.per_function.items():
+            got = torch.tensor([v for v in values if v is not None], dtype=torch.float32)
+            metrics[f"reward/{name}/mean"] = float(got.mean()) if got.numel() else 0.0
+            metrics[f"reward/{name}/std"] = float(got.std(unbiased=False)) if got.numel() else 0.0
+            metrics[f"reward/{name}/failed"] = float(scored.failed[name])
+            metrics[f"reward/{name}/none"] = float(scored.skipped[name])
+        return metrics
+
+    def _task_metrics(self, tasks: list | None, totals: torch.Tensor, top1: list) -> dict:
+        if not tasks:
+            return {}
+        out = {}
+        for task in sorted({t for t in tasks if isinstance(t, str)}):
+            rows = [i for i, t in enumerate(tasks) if t == task]
+            values = totals[rows]
+            values = values[~torch.isnan(values)]
+            if values.numel():
+                out[f"task/{task}/reward_mean"] = float(values.mean())
+                out[f"task/{task}/reward_std"] = float(values.std(unbiased=False))
+            hits = [top1[i] for i in rows if top1 and top1[i] is not None]
+            if hits:
+                out[f"task/{task}/accuracy"] = sum(hits) / len(hits)
+        return out
+
+    def _keep_samples(self, columns: dict, completions: list[str], scored, totals, advantages) -> None:
+        rows = []
+        for i in range(min(self.sample_rows, len(completions))):
+            row: dict[str, Any] = {
+                "prompt": (columns.get("prompt") or [""] * len(completions))[i],
+                "completion": completions[i],
+                "reward": None if math.isnan(float(totals[i])) else float(totals[i]),
+                "advantage": float(advantages[i]),
+            }
+            for name, values in scored.per_function.items():
+                row[name] = values[i]
+            rows.append(row)
+        self.last_round = rows

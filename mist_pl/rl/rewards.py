@@ -1,0 +1,137 @@
+"""Reward callbacks: configured by import path, called safely, combined by weight.
+
+A reward is a plain function ``fn(completions, **columns) -> list[float | None]`` (the
+task suite's protocol, :mod:`mist_pl.tasks.protocol`). In YAML::
+
+    rewards:
+      - {fn: mist_pl.tasks.rxn_naming.rxn_naming_reward, weight: 1.0}
+      - {fn: mist_pl.tasks.answer.format_reward, weight: 0.1}
+
+Each function runs through :func:`mist_pl.tasks.safety.safe_reward_call` with a
+wall-clock limit: an exception or a timeout costs only the affected completions their
+reward (``None``), counted and logged per function, and never stops training. A reward
+that returns the wrong number of values raises, naming the function.
+
+The top-1 metric comes from the task registry: examples with a ``task`` column whose
+task is registered are scored with that task's ``top1``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mist_pl.tasks.protocol import per_example, weighted_total
+from mist_pl.tasks.safety import reward_name, safe_reward_call
+from mist_pl.tasks.workers import ThreadRunner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RewardSpec:
+    """One reward function: ``fn`` is an import path (``package.module.function`` or
+    ``package.module:function``); ``name`` labels it in the logs (default: the function's)."""
+
+    fn: str
+    weight: float = 1.0
+    name: str | None = None
+
+
+def import_object(path: str) -> Any:
+    """``a.b.c`` or ``a.b:c`` -> the object ``c`` of module ``a.b``."""
+    module_name, sep, attr = path.partition(":") if ":" in path else path.rpartition(".")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"reward fn={path!r} is not an import path like 'package.module.function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ImportError(f"reward fn={path!r}: cannot import module {module_name!r} ({error})") from error
+    try:
+        obj = getattr(module, attr)
+    except AttributeError:
+        raise AttributeError(f"reward fn={path!r}: module {module_name!r} has no attribute {attr!r}") from None
+    if not callable(obj):
+        raise TypeError(f"reward fn={path!r} is not callable")
+    return obj
+
+
+@dataclass
+class RewardResult:
+    """Rewards of one round. ``total[i]`` is None when no reward function scored
+    completion i; ``failed`` counts exceptions/timeouts/non-finite values per function,
+    ``skipped`` the Nones each function returned on purpose (or after failing)."""
+
+    total: list[float | None]
+    per_function: dict[str, list[float | None]]
+    failed: dict[str, int]
+    skipped: dict[str, int]
+    top1: list[float | None] = field(default_factory=list)
+
+
+class RewardComputer:
+    """Resolves the configured reward functions once and scores rounds of completions."""
+
+    def __init__(self, specs: Sequence[RewardSpec | Mapping], timeout_s: float = 10.0, runner: str = "process") -> None:
+        specs = [s if isinstance(s, RewardSpec) else RewardSpec(**s) for s in specs]
+        if not specs:
+            raise ValueError("rewards: configure at least one reward function")
+        self.functions = [import_object(s.fn) for s in specs]
+        self.weights = [float(s.weight) for s in specs]
+        self.names = [s.name or getattr(f, "__name__", s.fn.rpartition(".")[2]) for s, f in zip(specs, self.functions)]
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"rewards: two reward functions share a name in {self.names}; set name: for one")
+        self.timeout_s = timeout_s
+        # None lets safety pick its shared process pool (or threads if processes fail).
+        self.runner = ThreadRunner() if runner == "thread" else None
+
+    def __call__(self, completions: Sequence[str], columns: Mapping[str, Any]) -> RewardResult:
+        per_function, failed, skipped = {}, {}, {}
+        for name, fn in zip(self.names, self.functions):
+            values, n_failed = safe_reward_call(fn, completions, columns, timeout_s=self.timeout_s, runner=self.runner)
+            per_function[name] = values
+            failed[name] = n_failed
+            skipped[name] = sum(v is None for v in values)
+        total = weighted_total([per_function[n] for n in self.names], self.weights)
+        return RewardResult(total, per_function, failed, skipped, self.top1(completions, columns))
+
+    def top1(self, completions: Sequence[str], columns: Mapping[str, Any]) -> list[float | None]:
+        """1/0 per completion whose example names a registered task with a metric, else None."""
+        tasks = columns.get("task")
+        if not isinstance(tasks, (list, tuple)):
+            return [None] * len(completions)
+        out: list[float | None] = [None] * len(completions)
+        for task_name in sorted({t for t in tasks if isinstance(t, str)}):
+            metric = task_metric(task_name)
+            if metric is None:
+                continue
+            rows = [i for i, t in enumerate(tasks) if t == task_name]
+            sub = {k: ([v[i] for i in rows] if isinstance(v, (list, tuple)) else v) for k, v in columns.items()}
+            values, _ = safe_reward_call(metric, [completions[i] for i in rows], sub, timeout_s=self.timeout_s, runner=self.runner)
+            for i, value in zip(rows, values):
+                out[i] = value
+        return out
+
+
+_METRICS: dict[str, Any] = {}
+
+
+def task_metric(name: str):
+    """The task's top-1 metric as a batch function (cached), or None if it has none."""
+    if name not in _METRICS:
+        metric = None
+        try:
+            from mist_pl.tasks.registry import get_task
+
+            top1 = getattr(get_task(name), "top1", None)
+            metric = per_example(top1) if top1 is not None else None
+        except (KeyError, ImportError) as error:
+            log.info("no top-1 metric for task %r (%s)", name, error)
+        _METRICS[name] = metric
+    return _METRICS[name]
+
+
+__all__ = ["RewardComputer", "RewardResult", "RewardSpec", "import_object", "reward_name"]
