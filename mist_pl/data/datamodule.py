@@ -1,0 +1,346 @@
+"""``MixtureDataModule``: the CPT data module (mixture -> packed batches), resumable to the sample.
+
+Batch contract (training and validation), all ``torch.long``:
+
+==================  ========  =================================================================
+``input_ids``       [B, T]    packed documents separated by EOS, padded with ``pad_token_id``
+``labels``          [B, T]    HF convention: ``input_ids`` where trained, -100 at each document's
+                              first token (no label crosses a document boundary) and on padding;
+                              loss = CE(logits[:, :-1], labels[:, 1:]) (HF models shift inside)
+``position_ids``    [B, T]    restart at 0 for every document: pass them to the model, with
+                              no ``attention_mask`` and ``use_cache=False``, and transformers
+                              builds the block-diagonal mask (see :mod:`mist_pl.data.packing`)
+``source_ids``      [B]       index into :attr:`MixtureDataModule.source_names` (a row holds one
+                              source), for per-source loss / perplexity
+``sample_index``    [B]       training only: the row's global position in the stream
+==================  ========  =================================================================
+
+How resuming works with Lightning 2.6
+-------------------------------------
+Sample ``i`` of the stream is a pure function of ``(seed, i)`` (:mod:`mist_pl.data.mixture`),
+so the only state is *how many samples the training steps consumed*. The module counts
+them in :meth:`on_before_batch_transfer`, a data hook Lightning calls exactly once for
+each batch a training step receives (after its fetcher's one-batch prefetch, so a
+prefetched batch is never counted), and :meth:`state_dict` returns the count. Lightning
+stores a data module's ``state_dict`` in every checkpoint and calls
+:meth:`load_state_dict` on resume (after ``setup``, before ``train_dataloader``), so the
+new stream starts at that sample, whether the checkpoint was taken mid-epoch or at an
+epoch end.
+
+The training loader (:class:`~mist_pl.data.datasets.StreamLoader`) also implements
+``state_dict``/``load_state_dict`` with the same number: Lightning's fit loop then
+treats it as resumable (it saves it under ``loops.fit_loop.state_dict.combined_loader``
+and restores it on mid-epoch restarts) instead of warning that it is not. It is a
+mirror, not a second source of truth: a loader-side counter alone would be one
+prefetched batch ahead.
+
+Consequences: when both define ``on_before_batch_transfer`` Lightning runs only the data
+module's, so the LightningModule should not override that hook; workers are not
+persistent (they are re-created with the current start each epoch). Resuming on a
+different number of ranks keeps the sample order, since ranks interleave global indices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import lightning as L
+import numpy as np
+from torch.utils.data import DataLoader
+from transformers import PreTrainedTokenizerBase
+
+from mist_pl.data.config import DataConfigError, MixtureConfig, load_mixture
+from mist_pl.data.datasets import HeldOutRows, MixtureStream, StreamLoader
+from mist_pl.data.docstore import ShardDocs
+from mist_pl.data.documents import check_sources, load_in_memory
+from mist_pl.data.mixture import Mixture, MixtureSource, rows_per_epoch, seeded_rng, stable_key
+from mist_pl.data.packing import plan_rows
+from mist_pl.data.shards import read_manifest, shard_name
+from mist_pl.data.stats import SourceStats
+from mist_pl.data.tokenization import resolve_tokenizer, tokenizer_fingerprint
+
+log = logging.getLogger(__name__)
+
+
+class MixtureDataModule(L.LightningDataModule):
+    """Packed CPT batches from a weighted mixture of sources.
+
+    Args:
+        mixture: path of a mixture YAML (``conf/data/*.yaml``). Typed ``str`` so that
+            LightningCLI passes the path through and errors name the file; in Python a
+            :class:`MixtureConfig` or a dict is accepted too.
+        tokenizer: built-in tokenizer name or local folder (or a tokenizer object in
+            Python); defaults to the mixture's ``tokenizer``.
+        seq_len: tokens per packed row.
+        batch_size: rows per batch on each rank.
+        num_workers: dataloader worker processes (batches are identical for any number).
+        prepared_dir: train from tokenized shards in this folder; ``prepare_data`` writes
+            the missing ones (``python -m mist_pl.data.prepare`` does the same with a
+            process pool). ``None`` reads, transforms and tokenizes the sources in
+            ``setup`` (tiny runs).
+        split_documents: pack GPT-style (concatenate, cut every ``seq_len`` tokens: no
+            padding, but documents may be split across rows) instead of keeping each
+            document whole (best-fit; see :mod:`mist_pl.data.packing`).
+        val_fraction: share of each source's documents held out for validation.
+        max_val_rows: at most this many packed validation rows per source.
+        log_mixture_every_n_batches: log the realized mixture (token shares per source)
+            to the trainer's loggers this often; 0 disables.
+    """
+
+    def __init__(
+        self,
+        mixture: str = "conf/data/chem_mix_tiny.yaml",
+        tokenizer: Union[str, PreTrainedTokenizerBase, None] = None,
+        seq_len: int = 256,
+        batch_size: int = 8,
+        num_workers: int = 0,
+        prepared_dir: Optional[str] = None,
+        split_documents: bool = False,
+        val_fraction: float = 0.02,
+        max_val_rows: int = 16,
+        log_mixture_every_n_batches: int = 50,
+    ) -> None:
+        super().__init__()
+        if seq_len < 2 or batch_size < 1 or num_workers < 0:
+            raise ValueError(f"need seq_len >= 2, batch_size >= 1, num_workers >= 0; got {seq_len}, {batch_size}, {num_workers}")
+        if not 0.0 <= val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        self.mixture = mixture
+        self.tokenizer = tokenizer
+        self.seq_len = seq_len
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.prepared_dir = prepared_dir
+        self.split_documents = split_documents
+        self.val_fraction = val_fraction
+        self.max_val_rows = max_val_rows
+        self.log_mixture_every_n_batches = log_mixture_every_n_batches
+        self.consumed_samples = 0  # global samples the training steps have received
+        self.config: Optional[MixtureConfig] = None
+        self.source_stats: dict[str, SourceStats] = {}
+        self._mixture: Optional[Mixture] = None
+        self._val_sources: list[MixtureSource] = []
+        self._stream: Optional[MixtureStream] = None
+        self._world_size = 1
+        self._restored_fingerprint: Optional[str] = None
+
+    # ----------------------------------------------------------------- setup
+    def prepare_data(self) -> None:
+        """With ``prepared_dir``: build missing shards once per node (finished ones are skipped)."""
+        if self.prepared_dir:
+            from mist_pl.data.prepare import prepare
+
+            cfg = load_mixture(self.mixture)
+            prepare(cfg, self.prepared_dir, self.tokenizer or cfg.tokenizer, workers=0)
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        if self._mixture is not None:
+            return  # fit -> validate/test reuse the same data
+        cfg = self.config = load_mixture(self.mixture)
+        tokenizer = self.tokenizer = resolve_tokenizer(self.tokenizer or cfg.tokenizer, f"{cfg.origin}: tokenizer")
+        loaded = self._load_prepared(cfg, tokenizer) if self.prepared_dir else self._load_sources(cfg, tokenizer)
+        train, val = [], []
+        for spec, (docs, stats) in zip(cfg.sources, loaded):
+            self.source_stats[spec.name] = stats
+            train_ids, val_ids = self._split(cfg.seed, spec.name, len(docs))
+            order = seeded_rng(cfg.seed, stable_key(spec.name), 0x646F63).permutation(train_ids)
+            plan = plan_rows(order, docs.lengths, self.seq_len, self.split_documents)
+            train.append(MixtureSource(spec.name, docs, plan, 0.0))
+            if len(val_ids):
+                plan = _first_rows(plan_rows(val_ids, docs.lengths, self.seq_len, self.split_documents), self.max_val_rows)
+                val.append(MixtureSource(spec.name, docs, plan, 0.0))
+        tokens_per_row = [s.plan.row_tokens().mean() for s in train]
+        if cfg.uses_budgets:
+            budgets = [s.tokens for s in cfg.sources]
+            counts = rows_per_epoch(tokens_per_row, budgets=budgets)
+            shares = np.asarray(budgets, dtype=float) / sum(budgets)
+        else:
+            weights = [s.weight for s in cfg.sources]
+            epoch_tokens = cfg.tokens_per_epoch or int(sum(s.plan.row_tokens().sum() for s in train))
+            counts = rows_per_epoch(tokens_per_row, weights=weights, epoch_tokens=epoch_tokens)
+            shares = np.asarray(weights, dtype=float) / sum(weights)
+        for source, share in zip(train, shares):
+            source.weight = float(share)
+        self._val_sources = val
+        self._mixture = Mixture(train, counts, cfg.seed, tokenizer.eos_token_id, tokenizer.pad_token_id)
+        if self._restored_fingerprint is not None:
+            self._check_fingerprint()
+        self._log_setup(counts)
+
+    def _load_sources(self, cfg: MixtureConfig, tokenizer) -> list:
+        check_sources(cfg)
+        return [load_in_memory(spec, cfg.seed, tokenizer) for spec in cfg.sources]
+
+    def _load_prepared(self, cfg: MixtureConfig, tokenizer) -> list:
+        from mist_pl.data.prepare import source_fingerprint
+
+        folder = Path(self.prepared_dir)
+        manifest = read_manifest(folder)
+        where = folder / "manifest.json"
+        tok_fp = tokenizer_fingerprint(tokenizer)
+        if manifest.get("tokenizer") != tok_fp:
+            raise DataConfigError(
+                f"{where}: tokenizer: shards were made with {manifest.get('tokenizer')}, "
+                f"the data module's tokenizer is {tok_fp}; re-run prepare with this tokenizer"
+            )
+        loaded = []
+        for i, spec in enumerate(cfg.sources):
+            entry = manifest["sources"].get(spec.name)
+            if entry is None or not entry.get("complete"):
+                raise DataConfigError(
+                    f"{cfg.source_field(i, 'name')}: not (fully) prepared in {folder}; "
+                    f"run python -m mist_pl.data.prepare --config {cfg.origin} --output-dir {folder}"
+                )
+            if entry["fingerprint"] != source_fingerprint(spec, cfg, tok_fp["sha256"]):
+                raise DataConfigError(
+                    f"{cfg.source_field(i, 'name')}: settings changed since {folder} was prepared; re-run prepare"
+                )
+            docs = ShardDocs([folder / spec.name / shard_name(k) for k in range(entry["num_shards"])])
+            if len(docs) == 0:
+                raise DataConfigError(f"{cfg.source_field(i, 'name')}: no valid records in {folder / spec.name}")
+            loaded.append((docs, SourceStats.from_dict(entry["totals"])))
+        return loaded
+
+    def _split(self, seed: int, name: str, num_docs: int) -> tuple[np.ndarray, np.ndarray]:
+        """Held-out documents: a seeded ``val_fraction`` of each source, never all of it."""
+        held_out = seeded_rng(seed, stable_key(name), 0x76616C).random(num_docs) < self.val_fraction
+        if held_out.all():
+            held_out[:] = False
+        return np.flatnonzero(~held_out), np.flatnonzero(held_out)
+
+    # ----------------------------------------------------------- dataloaders
+    @property
+    def source_names(self) -> list[str]:
+        """Names of the sources; ``batch["source_ids"]`` indexes this list."""
+        self._require_setup()
+        return self._mixture.names
+
+    def train_dataloader(self) -> StreamLoader:
+        self._require_setup()
+        rank, world = self._data_parallel_place()
+        self._world_size = world
+        samples_per_step = self.batch_size * world
+        batches = max(1, self._mixture.schedule.epoch_rows // samples_per_step)
+        self._stream = MixtureStream(self._mixture, self.batch_size, batches, self.consumed_samples, rank, world)
+        # Lightning warns that an IterableDataset with __len__ may duplicate data across
+        # workers; this stream assigns batches to workers itself, so the length is exact.
+        warnings.filterwarnings("ignore", message="Your `IterableDataset` has `__len__` defined")
+        return StreamLoader(self._stream, num_workers=self.num_workers)
+
+    def _data_parallel_place(self) -> tuple[int, int]:
+        """``(rank, size)`` among data-parallel replicas: ranks of one tensor-parallel group
+        (ModelParallelStrategy) share a replica and must read the same samples."""
+        strategy = getattr(self.trainer, "strategy", None)
+        kwargs = getattr(strategy, "distributed_sampler_kwargs", None) or {}
+        if kwargs.get("num_replicas"):
+            return int(kwargs["rank"]), int(kwargs["num_replicas"])
+        return 0, 1
+
+    def val_dataloader(self) -> DataLoader:
+        self._require_setup()
+        rows = HeldOutRows(self._val_sources, self._mixture.eos_id, self._mixture.pad_id)
+        return DataLoader(rows, batch_size=self.batch_size, collate_fn=HeldOutRows.collate, num_workers=self.num_workers)
+
+    # ---------------------------------------------------- resumable state
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        trainer = self.trainer
+        if trainer is not None and trainer.training and isinstance(batch, dict) and "sample_index" in batch:
+            self.mark_consumed(batch)
+            every = self.log_mixture_every_n_batches
+            if every and (self.consumed_samples // (len(batch["sample_index"]) * self._world_size)) % every == 0:
+                self.log_realized_mixture()
+        return batch
+
+    def mark_consumed(self, batch: dict) -> None:
+        """Count a training batch as consumed (Lightning does this through the hook above)."""
+        self.consumed_samples += len(batch["sample_index"]) * self._world_size
+        if self._stream is not None:
+            self._stream.start = self.consumed_samples  # dataloader workers start here next epoch
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"consumed_samples": self.consumed_samples}
+        if self._mixture is not None:
+            state["fingerprint"] = self.fingerprint()
+            state["realized_mixture"] = self.realized_mixture()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.consumed_samples = int(state_dict["consumed_samples"])
+        self._restored_fingerprint = state_dict.get("fingerprint")
+        if self._stream is not None:
+            self._stream.start = self.consumed_samples
+        if self._mixture is not None and self._restored_fingerprint is not None:
+            self._check_fingerprint()
+
+    def fingerprint(self) -> str:
+        """Hash of what decides the stream; a resumed run with another value sees other batches."""
+        self._require_setup()
+        m = self._mixture
+        payload = {
+            "seed": m.schedule.seed,
+            "seq_len": self.seq_len,
+            "split_documents": self.split_documents,
+            "sources": m.names,
+            "epoch_rows": m.schedule.counts.tolist(),
+            "plan_rows": [s.plan.num_rows for s in m.sources],
+            "docs": [len(s.docs) for s in m.sources],
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+    def _check_fingerprint(self) -> None:
+        if self._restored_fingerprint != self.fingerprint():
+            warnings.warn(
+                "the data mixture differs from the checkpoint's (sources, seed, seq_len or documents changed): "
+                f"training continues at sample {self.consumed_samples} of the new stream, not the old one",
+                stacklevel=2,
+            )
+
+    # ------------------------------------------------------------- mixture
+    def realized_mixture(self, num_samples: Optional[int] = None) -> dict[str, dict[str, float]]:
+        """Rows, tokens and token share of each source in the first ``num_samples`` samples
+        (default: those consumed so far, over all ranks), with the target share."""
+        self._require_setup()
+        return self._mixture.realized(self.consumed_samples if num_samples is None else num_samples)
+
+    def log_realized_mixture(self) -> None:
+        trainer = self.trainer
+        if trainer is None or not trainer.loggers or not trainer.is_global_zero:
+            return
+        metrics = {}
+        for name, row in self.realized_mixture().items():
+            metrics[f"data/token_share/{name}"] = row["token_share"]
+            metrics[f"data/tokens/{name}"] = row["tokens"]
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=trainer.global_step)
+
+    def packing_efficiency(self) -> dict[str, float]:
+        """Non-padding fraction of the packed training rows, per source."""
+        self._require_setup()
+        return {s.name: s.plan.efficiency for s in self._mixture.sources}
+
+    def _require_setup(self) -> None:
+        if self._mixture is None:
+            raise RuntimeError("MixtureDataModule.setup() has not run yet")
+
+    def _log_setup(self, counts: np.ndarray) -> None:
+        for source, rows in zip(self._mixture.sources, counts):
+            log.info(
+                "source %-22s %s | packing %.1f%% | %d rows/epoch, target token share %.3f",
+                source.name, self.source_stats[source.name].summary(), 100 * source.plan.efficiency,
+                rows, source.weight,
+            )
+
+
+def _first_rows(plan, limit: int):
+    """The plan cut to its first ``limit`` rows (validation stays short on large sources)."""
+    from mist_pl.data.packing import PackPlan
+
+    if plan.num_rows <= limit:
+        return plan
+    end = int(plan.row_offsets[limit])
+    return PackPlan(plan.seq_len, plan.row_offsets[: limit + 1], plan.piece_doc[:end], plan.piece_start[:end], plan.piece_len[:end])
