@@ -32,6 +32,7 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
+	$(PY) -m pip install -q $(CONSTRAINT_FLAG) -e '.[dev,bench]'
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
