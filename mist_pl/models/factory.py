@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
 from mist_pl.models.attention import ATTENTION_BACKENDS, choose_attention
-from mist_pl.models.tiny import tiny_config
+from mist_pl.models.lora import LoraConfig, apply_lora, check_qlora_supported, quantization_config
+from mist_pl.models.tiny import TINY_PRESET, tiny_config
 from mist_pl.models.tokenizer import BUILTIN_TOKENIZERS, load_tokenizer
+from mist_pl.models.weights import load_weights
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,8 @@ class ModelConfig:
         add_chem_tokens: add [START_SMILES], <answer> ... to a foreign tokenizer (and
             resize the embeddings) so spans and answers are whole tokens.
         gradient_checkpointing: recompute activations in the backward pass to save memory.
+        lora: train LoRA adapters only (or QLoRA with ``quantize_4bit``); see
+            :class:`~mist_pl.models.lora.LoraConfig`. Needs ``pip install 'mist-pl[lora]'``.
     """
 
     name_or_path: str = "tiny"
@@ -49,8 +53,11 @@ class ModelConfig:
     dtype: str = "float32"
     add_chem_tokens: bool = True
     gradient_checkpointing: bool = False
+    lora: LoraConfig | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.lora, dict):  # as saved in a checkpoint's hyper-parameters
+            self.lora = LoraConfig(**self.lora)
         if self.attn_implementation not in ATTENTION_BACKENDS:
             raise ValueError(
                 f"lm.attn_implementation={self.attn_implementation!r} is not one of {ATTENTION_BACKENDS}"
@@ -88,21 +95,48 @@ class ModelConfig:
         return "mist-chem" if folder is None else str(folder)
 
 
+def max_positions(cfg: ModelConfig) -> int | None:
+    """The longest sequence the model supports, read from its config without loading weights."""
+    folder = cfg.model_folder()
+    if folder is None:
+        return TINY_PRESET["max_position_embeddings"]
+    return getattr(AutoConfig.from_pretrained(folder), "max_position_embeddings", None)
+
+
 def build_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
     return load_tokenizer(cfg.tokenizer_source(), add_chem_tokens=cfg.add_chem_tokens)
 
 
-def build_model(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
-    """Create the model: random tiny weights or ``from_pretrained`` of a local folder."""
+def build_model(
+    cfg: ModelConfig,
+    tokenizer: PreTrainedTokenizerBase,
+    weights: dict[str, torch.Tensor] | None = None,
+    weights_source: str = "weights",
+) -> PreTrainedModel:
+    """Create the model: random tiny weights or ``from_pretrained`` of a local folder.
+
+    ``weights`` (a plain state dict, e.g. a previous stage's checkpoint) replace the
+    initial weights before LoRA adapters are added; they must fit the architecture exactly.
+    """
     attn = choose_attention(cfg.attn_implementation)
     dtype = DTYPES[cfg.dtype]
     folder = cfg.model_folder()
+    if cfg.lora is not None:
+        check_qlora_supported(cfg.lora, has_folder=folder is not None)
+        if cfg.lora.quantize_4bit and weights is not None:
+            raise ValueError(
+                f"{weights_source}: 4-bit QLoRA cannot start from a training checkpoint; export it "
+                "(python -m mist_pl.export) and set lm.name_or_path to the exported folder"
+            )
     if folder is None:
         config = tiny_config(len(tokenizer), tokenizer.eos_token_id, tokenizer.pad_token_id)
         model = AutoModelForCausalLM.from_config(config, attn_implementation=attn, dtype=dtype)
     else:
+        quantize = {}
+        if cfg.lora is not None and cfg.lora.quantize_4bit:
+            quantize = {"quantization_config": quantization_config(cfg.lora)}
         model = AutoModelForCausalLM.from_pretrained(
-            folder, attn_implementation=attn, dtype=dtype, trust_remote_code=False
+            folder, attn_implementation=attn, dtype=dtype, trust_remote_code=False, **quantize
         )
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         # New rows start at the mean embedding so added tags do not perturb the model.
@@ -110,9 +144,14 @@ def build_model(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase) -> PreTrai
     model.config.pad_token_id = tokenizer.pad_token_id
     if model.generation_config is not None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
+    if weights is not None:
+        load_weights(model, weights, weights_source, target=f"lm.name_or_path={cfg.name_or_path!r}")
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.lora is not None:
+        model = apply_lora(model, cfg.lora, cfg.gradient_checkpointing)
     n_params = sum(p.numel() for p in model.parameters())
-    log.info("model %s: %s, %.1fM parameters, attention=%s", cfg.name_or_path,
-             type(model).__name__, n_params / 1e6, attn)
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    log.info("model %s: %s, %.1fM parameters (%.1fM trainable), attention=%s", cfg.name_or_path,
+             type(model).__name__, n_params / 1e6, n_train / 1e6, attn)
     return model

@@ -9,6 +9,7 @@ vocabulary and a changed corpus gives a new folder instead of a stale one.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -95,6 +96,25 @@ def ensure_chem_tokens(tokenizer: PreTrainedTokenizerBase) -> int:
     return len(missing)
 
 
+# Classes that mean "exactly what tokenizer.json says" (what our own tokenizer saves as).
+_GENERIC_CLASSES = {"TokenizersBackend", "PreTrainedTokenizerFast"}
+
+
+def _load_folder(path: Path) -> PreTrainedTokenizerBase:
+    """Load a folder's tokenizer as it was saved.
+
+    AutoTokenizer picks the class from the model's config.json when there is one, and
+    transformers 5 model-specific classes rebuild their own pre-tokenizer: the built-in
+    tokenizer saved next to a Qwen2 model would come back as Qwen2Tokenizer and split
+    SMILES differently. A generically saved tokenizer is therefore loaded generically.
+    """
+    config_file = path / "tokenizer_config.json"
+    if (path / "tokenizer.json").is_file() and config_file.is_file():
+        if json.loads(config_file.read_text()).get("tokenizer_class") in _GENERIC_CLASSES:
+            return PreTrainedTokenizerFast.from_pretrained(path)
+    return AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+
+
 def load_tokenizer(name_or_path: str, add_chem_tokens: bool = True) -> PreTrainedTokenizerBase:
     """Load a built-in tokenizer by name or a tokenizer from a local folder.
 
@@ -109,7 +129,7 @@ def load_tokenizer(name_or_path: str, add_chem_tokens: bool = True) -> PreTraine
             f"tokenizer={name_or_path!r} is neither a built-in tokenizer "
             f"({', '.join(BUILTIN_TOKENIZERS)}) nor an existing local folder"
         )
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    tokenizer = _load_folder(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if add_chem_tokens:

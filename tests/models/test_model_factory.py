@@ -31,7 +31,10 @@ def test_saved_folder_reloads_with_identical_logits(tiny, tmp_path):
     reloaded_tok = build_tokenizer(cfg)
     reloaded = build_model(cfg, reloaded_tok)
     ids = torch.tensor([tokenizer("[START_SMILES]CCO[END_SMILES] is ethanol")["input_ids"]])
-    assert reloaded_tok("[START_SMILES]CCO[END_SMILES]")["input_ids"] == tokenizer("[START_SMILES]CCO[END_SMILES]")["input_ids"]
+    # Same token ids after the round trip, ring-closure digits included (a model-specific
+    # tokenizer class would split "12" differently).
+    probe = "[START_SMILES]C12CC3CC(C1)CC(C2)C3[END_SMILES] c1ccc2ccccc2c1 1234"
+    assert reloaded_tok(probe)["input_ids"] == tokenizer(probe)["input_ids"]
     model.eval(), reloaded.eval()
     with torch.no_grad():
         assert torch.equal(model(ids).logits, reloaded(ids).logits)
@@ -41,7 +44,7 @@ def test_foreign_tokenizer_gets_chem_tokens_and_embeddings_grow(tiny, tmp_path):
     model, _ = tiny
     # A folder whose tokenizer lacks the chemistry tags: the factory adds them and resizes.
     from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     core = Tokenizer(models.WordLevel({"<unk>": 0, "a": 1, "</s>": 2}, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -51,9 +54,8 @@ def test_foreign_tokenizer_gets_chem_tokens_and_embeddings_grow(tiny, tmp_path):
     cfg = ModelConfig(name_or_path=str(tmp_path))
     tokenizer = build_tokenizer(cfg)
     assert all(t in tokenizer.get_vocab() for t in CHEM_SPECIAL_TOKENS)
-    assert tokenizer.pad_token is not None
-    base = len(AutoTokenizer.from_pretrained(tmp_path))
-    assert len(tokenizer) == base + len(CHEM_SPECIAL_TOKENS)
+    assert tokenizer.pad_token == "</s>"  # no pad token of its own: EOS pads
+    assert len(tokenizer) == 3 + len(CHEM_SPECIAL_TOKENS)
     grown = build_model(cfg, tokenizer)
     assert grown.get_input_embeddings().num_embeddings >= len(tokenizer)
     assert grown.config.pad_token_id == tokenizer.pad_token_id

@@ -1,0 +1,3 @@
+from mist_pl.diagnostics.cli import main
+
+main()

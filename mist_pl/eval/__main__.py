@@ -1,0 +1,3 @@
+from mist_pl.eval.cli import main
+
+main()
