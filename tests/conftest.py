@@ -1,4 +1,8 @@
-"""Fixtures for the evaluation tests: the tiny model (random weights) and its tokenizer."""
+"""Fixtures shared by the whole suite: the embedded tiny model and its tokenizer, and one
+torch thread per test module.
+
+Folders may override ``tokenizer`` with a stand-in (tests/data does).
+"""
 
 import pytest
 import torch
@@ -21,8 +25,8 @@ def tiny_model(tokenizer):
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_torch_thread():
-    # 2 shared cores: two spinning OpenMP threads next to another busy process make
-    # these tiny models many times slower than one thread.
+    # The test machines have 2 shared cores: next to another busy process, two spinning
+    # OpenMP threads make these tiny models many times slower than one thread.
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
