@@ -50,3 +50,14 @@ def _compiled() -> dict[str, tuple[Chem.Mol, ...]]:
 def find_functional_groups(mol: Chem.Mol) -> list[str]:
     """Names of the groups in :data:`FUNCTIONAL_GROUPS` present in ``mol``, in table order."""
     return [name for name, queries in _compiled().items() if any(mol.HasSubstructMatch(q) for q in queries)]
+
+
+def count_functional_groups(mol: Chem.Mol) -> dict[str, int]:
+    """How many distinct occurrences of each group ``mol`` has (groups absent are left
+    out); an occurrence is a distinct set of matched atoms, over all of a group's patterns."""
+    counts = {}
+    for name, queries in _compiled().items():
+        matched = {frozenset(match) for query in queries for match in mol.GetSubstructMatches(query)}
+        if matched:
+            counts[name] = len(matched)
+    return counts

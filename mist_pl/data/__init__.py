@@ -1,7 +1,7 @@
-"""Data layer: readers, chemistry-aware transforms, mixing, packing, shards, the CPT data module.
+"""Data layer: readers, chemistry-aware transforms, mixing, packing, shards, the CPT/SFT data module.
 
 Read in this order: ``config`` (the mixture file) -> ``sources`` (readers) ->
-``transforms`` (record -> document) -> ``documents`` (+ tokenization) -> ``prepare`` /
+``transforms`` (record -> document or chat pair) -> ``documents`` (+ tokenization) -> ``prepare`` /
 ``shards`` (tokenized Arrow shards) -> ``packing`` -> ``mixture`` (sample i = f(seed, i))
 -> ``datasets`` -> ``datamodule``. Built-in offline corpora live in ``corpora``.
 

@@ -25,6 +25,11 @@ class EncodedChat:
     labels: list[int]
     truncated: bool = False
 
+    @property
+    def loss_mask(self) -> list[int]:
+        """1 where the token is trained (the completion and its end-of-turn), 0 on the prompt."""
+        return [int(label != IGNORE_INDEX) for label in self.labels]
+
 
 def encode_chat(
     tokenizer: PreTrainedTokenizerBase,

@@ -216,7 +216,10 @@ def _validate_source(spec: SourceSpec, where: str) -> Optional[SourceSpec]:
                 corpus = get_corpus(spec.corpus)
             except KeyError as err:
                 raise DataConfigError(f"{where}.corpus: {err.args[0]}") from None
-            missing = corpus_unavailable_reason(corpus)
+            try:
+                missing = corpus_unavailable_reason(corpus, spec.options)
+            except ValueError as err:
+                raise DataConfigError(f"{where}.options: {err}") from None
             if missing:
                 raise _Unavailable(f"{where}.corpus: {missing}")
             default_transform = corpus.transform

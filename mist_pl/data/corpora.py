@@ -18,6 +18,9 @@ to the corpus reader where noted.
   (option ``prototypes``, default true, includes pymatgen's AFLOW prototypes).
   ``transform: {kind: crystal, style: mixed, describe: true}`` adds the compact format.
 - ``general_text`` (text): general English replay text (mist_pl/assets/general_text.txt).
+- ``task_sft`` (chat): SFT (prompt, completion) records built from a task of the task
+  suite (:mod:`mist_pl.data.task_sft`); options ``task`` (required) and ``path`` (the
+  task's data file; by default the file the package ships for it, where there is one).
 
 A corpus whose package or file is missing reports why (:func:`corpus_unavailable_reason`);
 a mixture can mark such a source ``optional: true`` to run without it.
@@ -30,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
+from mist_pl.data import task_sft
 from mist_pl.data.sources import Item, Origin, Record, read_file
 
 DEMO_DATA = Path(__file__).with_name("demo_data")
@@ -39,13 +43,15 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 @dataclass(frozen=True)
 class Corpus:
     name: str
-    files: Callable[[], list[Path]]  # the files it reads; may raise LookupError when unavailable
+    # The files it reads, given the source's options; raises LookupError (or ImportError)
+    # when unavailable, ValueError when the options are wrong.
+    files: Callable[[dict], list[Path]]
     read: Callable[[list[Path], dict], Iterator[Item]]
     transform: dict = field(default_factory=dict)
 
 
 def _rdkit_file(*parts: str, contrib: bool = False) -> Callable[[], list[Path]]:
-    def files() -> list[Path]:
+    def files(options: dict) -> list[Path]:
         from rdkit import RDConfig
 
         root = RDConfig.RDContribDir if contrib else RDConfig.RDDataDir
@@ -54,7 +60,7 @@ def _rdkit_file(*parts: str, contrib: bool = False) -> Callable[[], list[Path]]:
     return files
 
 
-def _moses_files() -> list[Path]:
+def _moses_files(options: dict) -> list[Path]:
     # find_spec locates the package without importing it (importing needs its heavy deps).
     spec = importlib.util.find_spec("moses")
     if spec is None or not spec.submodule_search_locations:
@@ -63,7 +69,7 @@ def _moses_files() -> list[Path]:
     return [root / "train.csv.gz", root / "test.csv.gz"]
 
 
-def _general_text_files() -> list[Path]:
+def _general_text_files(options: dict) -> list[Path]:
     preferred = ASSETS / "general_text.txt"
     if preferred.is_file():
         return [preferred]
@@ -73,7 +79,7 @@ def _general_text_files() -> list[Path]:
     return others
 
 
-def _pymatgen_files() -> list[Path]:
+def _pymatgen_files(options: dict) -> list[Path]:
     import pymatgen.core
 
     if importlib.util.find_spec("mist_pl.chem.crystals") is None:
@@ -151,7 +157,7 @@ CORPORA: dict[str, Corpus] = {
         Corpus("moses", _moses_files, _read_moses, {**_MOLECULE, "column": "SMILES"}),
         Corpus(
             "pubchem_names",
-            lambda: [
+            lambda options: [
                 DEMO_DATA / "CRLLM-PubChem-compounds1M.sample.csv",
                 DEMO_DATA / "CRLLM-PubChem-compounds1M-very_very_simple.sample.csv",
             ],
@@ -160,7 +166,7 @@ CORPORA: dict[str, Corpus] = {
         ),
         Corpus(
             "demo_reactions",
-            lambda: [DEMO_DATA / "rxn_inversion_sample.csv", DEMO_DATA / "rxn_truefalse_sample.csv"],
+            lambda options: [DEMO_DATA / "rxn_inversion_sample.csv", DEMO_DATA / "rxn_truefalse_sample.csv"],
             _read_demo_reactions,
             {"kind": "reaction", "column": "reaction", "where": {"label": "true"}},
         ),
@@ -168,6 +174,7 @@ CORPORA: dict[str, Corpus] = {
             "pymatgen_structures", _pymatgen_files, _read_pymatgen, {"kind": "crystal", "column": "cif", "describe": True}
         ),
         Corpus("general_text", _general_text_files, _read_text_blocks, {"kind": "text", "column": "text"}),
+        Corpus("task_sft", task_sft.example_files, task_sft.read_sft_records, {"kind": "chat"}),
     ]
 }
 
@@ -178,10 +185,12 @@ def get_corpus(name: str) -> Corpus:
     return CORPORA[name]
 
 
-def corpus_unavailable_reason(corpus: Corpus) -> Optional[str]:
-    """Why ``corpus`` cannot be read here (missing package or file), or None when it can."""
+def corpus_unavailable_reason(corpus: Corpus, options: Optional[dict] = None) -> Optional[str]:
+    """Why ``corpus`` cannot be read here (missing package or file), or None when it can.
+
+    Wrong ``options`` raise ``ValueError`` (a mistake in the mixture, not a missing file)."""
     try:
-        files = corpus.files()
+        files = corpus.files(dict(options or {}))
     except (LookupError, ImportError) as err:
         return f"corpus {corpus.name!r} unavailable: {err}"
     missing = [str(p) for p in files if not p.exists()]
@@ -192,4 +201,5 @@ def corpus_unavailable_reason(corpus: Corpus) -> Optional[str]:
 
 def read_corpus(name: str, options: Optional[dict] = None) -> Iterator[Item]:
     corpus = get_corpus(name)
-    return corpus.read(corpus.files(), dict(options or {}))
+    options = dict(options or {})
+    return corpus.read(corpus.files(options), options)

@@ -1,11 +1,19 @@
-"""``MixtureDataModule``: the CPT data module (mixture -> packed batches), resumable to the sample.
+"""``MixtureDataModule``: the CPT and SFT data module (mixture -> packed batches), resumable to the sample.
+
+The same module serves continued pre-training (text sources) and supervised fine-tuning
+(sources with transform kind ``chat``: prompt/completion pairs through the tokenizer's
+chat template, loss on the completion only), or a mix of both. ``pack=True`` puts
+several documents or examples in a row (position ids reset per document: block-diagonal
+attention); ``pack=False`` one per row, padded.
 
 Batch contract (training and validation), all ``torch.long``:
 
 ==================  ========  =================================================================
 ``input_ids``       [B, T]    packed documents separated by EOS, padded with ``pad_token_id``
 ``labels``          [B, T]    HF convention: ``input_ids`` where trained, -100 at each document's
-                              first token (no label crosses a document boundary) and on padding;
+                              first token (no label crosses a document boundary), on padding and,
+                              for chat examples, on the prompt (system and user turns and the
+                              assistant header): only the completion and its end-of-turn are trained;
                               loss = CE(logits[:, :-1], labels[:, 1:]) (HF models shift inside)
 ``position_ids``    [B, T]    restart at 0 for every document: pass them to the model, with
                               no ``attention_mask`` and ``use_cache=False``, and transformers
@@ -57,18 +65,20 @@ from transformers import PreTrainedTokenizerBase
 from mist_pl.data.config import DataConfigError, MixtureConfig, load_mixture
 from mist_pl.data.datasets import HeldOutRows, MixtureStream, StreamLoader
 from mist_pl.data.docstore import ShardDocs
-from mist_pl.data.documents import check_sources, load_in_memory
+from mist_pl.data.documents import check_chat_template, check_sources, load_in_memory
 from mist_pl.data.mixture import Mixture, MixtureSource, rows_per_epoch, seeded_rng, stable_key
-from mist_pl.data.packing import plan_rows
+from mist_pl.data.overlong import OverlongCounts, fit_examples
+from mist_pl.data.packing import Documents, PackPlan, plan_rows
 from mist_pl.data.shards import read_manifest, shard_name
 from mist_pl.data.stats import SourceStats
 from mist_pl.data.tokenization import resolve_tokenizer, tokenizer_fingerprint
+from mist_pl.data.transforms import is_chat, overlong_policy
 
 log = logging.getLogger(__name__)
 
 
 class MixtureDataModule(L.LightningDataModule):
-    """Packed CPT batches from a weighted mixture of sources.
+    """Packed CPT / SFT batches from a weighted mixture of sources.
 
     Args:
         mixture: path of a mixture YAML (``conf/data/*.yaml``). Typed ``str`` so that
@@ -83,9 +93,12 @@ class MixtureDataModule(L.LightningDataModule):
             the missing ones (``python -m mist_pl.data.prepare`` does the same with a
             process pool). ``None`` reads, transforms and tokenizes the sources in
             ``setup`` (tiny runs).
-        split_documents: pack GPT-style (concatenate, cut every ``seq_len`` tokens: no
-            padding, but documents may be split across rows) instead of keeping each
-            document whole (best-fit; see :mod:`mist_pl.data.packing`).
+        split_documents: pack text documents GPT-style (concatenate, cut every
+            ``seq_len`` tokens: no padding, but documents may be split across rows)
+            instead of keeping each document whole (best-fit; see
+            :mod:`mist_pl.data.packing`). Chat examples are always kept whole.
+        pack: several documents / chat examples per row (default); ``False`` puts each
+            in a row of its own, padded to ``seq_len`` (incompatible with ``split_documents``).
         val_fraction: share of each source's documents held out for validation.
         max_val_rows: at most this many packed validation rows per source.
         log_mixture_every_n_batches: log the realized mixture (token shares per source)
@@ -101,6 +114,7 @@ class MixtureDataModule(L.LightningDataModule):
         num_workers: int = 0,
         prepared_dir: Optional[str] = None,
         split_documents: bool = False,
+        pack: bool = True,
         val_fraction: float = 0.02,
         max_val_rows: int = 16,
         log_mixture_every_n_batches: int = 50,
@@ -110,6 +124,8 @@ class MixtureDataModule(L.LightningDataModule):
             raise ValueError(f"need seq_len >= 2, batch_size >= 1, num_workers >= 0; got {seq_len}, {batch_size}, {num_workers}")
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        if split_documents and not pack:
+            raise ValueError("split_documents=True packs by definition; it cannot be combined with pack=False")
         self.mixture = mixture
         self.tokenizer = tokenizer
         self.seq_len = seq_len
@@ -117,12 +133,14 @@ class MixtureDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.prepared_dir = prepared_dir
         self.split_documents = split_documents
+        self.pack = pack
         self.val_fraction = val_fraction
         self.max_val_rows = max_val_rows
         self.log_mixture_every_n_batches = log_mixture_every_n_batches
         self.consumed_samples = 0  # global samples the training steps have received
         self.config: Optional[MixtureConfig] = None
         self.source_stats: dict[str, SourceStats] = {}
+        self.overlong_counts: dict[str, OverlongCounts] = {}  # chat sources: examples cut or dropped to fit seq_len
         self._mixture: Optional[Mixture] = None
         self._val_sources: list[MixtureSource] = []
         self._stream: Optional[MixtureStream] = None
@@ -143,16 +161,22 @@ class MixtureDataModule(L.LightningDataModule):
             return  # fit -> validate/test reuse the same data
         cfg = self.config = load_mixture(self.mixture)
         tokenizer = self.tokenizer = resolve_tokenizer(self.tokenizer or cfg.tokenizer, f"{cfg.origin}: tokenizer")
+        check_chat_template(cfg, tokenizer)
         loaded = self._load_prepared(cfg, tokenizer) if self.prepared_dir else self._load_sources(cfg, tokenizer)
         train, val = [], []
-        for spec, (docs, stats) in zip(cfg.sources, loaded):
+        for i, (spec, (docs, stats)) in enumerate(zip(cfg.sources, loaded)):
             self.source_stats[spec.name] = stats
             train_ids, val_ids = self._split(cfg.seed, spec.name, len(docs))
             order = seeded_rng(cfg.seed, stable_key(spec.name), 0x646F63).permutation(train_ids)
-            plan = plan_rows(order, docs.lengths, self.seq_len, self.split_documents)
+            plan = self._plan(spec, docs, order)
+            if plan.num_rows == 0:
+                raise DataConfigError(
+                    f"{cfg.source_field(i, 'transform')}: no example fits seq_len={self.seq_len} "
+                    f"({self.overlong_counts.get(spec.name, OverlongCounts()).summary()}); raise seq_len or shorten the prompts"
+                )
             train.append(MixtureSource(spec.name, docs, plan, 0.0))
             if len(val_ids):
-                plan = _first_rows(plan_rows(val_ids, docs.lengths, self.seq_len, self.split_documents), self.max_val_rows)
+                plan = _first_rows(self._plan(spec, docs, val_ids), self.max_val_rows)
                 val.append(MixtureSource(spec.name, docs, plan, 0.0))
         tokens_per_row = [s.plan.row_tokens().mean() for s in train]
         if cfg.uses_budgets:
@@ -171,6 +195,15 @@ class MixtureDataModule(L.LightningDataModule):
         if self._restored_fingerprint is not None:
             self._check_fingerprint()
         self._log_setup(counts)
+
+    def _plan(self, spec, docs: Documents, doc_ids: np.ndarray) -> PackPlan:
+        """Rows of ``doc_ids``. Chat examples are first fitted to ``seq_len`` (cut or dropped,
+        counted in :attr:`overlong_counts`), get no EOS and are never split across rows."""
+        if not is_chat(spec.transform):
+            return plan_rows(doc_ids, docs.lengths, self.seq_len, self.split_documents, pack=self.pack)
+        doc_ids, lengths, counts = fit_examples(docs, doc_ids, self.seq_len, overlong_policy(spec.transform))
+        self.overlong_counts.setdefault(spec.name, OverlongCounts()).add(counts)
+        return plan_rows(doc_ids, lengths, self.seq_len, append_eos=False, pack=self.pack)
 
     def _load_sources(self, cfg: MixtureConfig, tokenizer) -> list:
         check_sources(cfg)
@@ -196,7 +229,7 @@ class MixtureDataModule(L.LightningDataModule):
                     f"{cfg.source_field(i, 'name')}: not (fully) prepared in {folder}; "
                     f"run python -m mist_pl.data.prepare --config {cfg.origin} --output-dir {folder}"
                 )
-            if entry["fingerprint"] != source_fingerprint(spec, cfg, tok_fp["sha256"]):
+            if entry["fingerprint"] != source_fingerprint(spec, cfg, tok_fp["sha256"], getattr(tokenizer, "chat_template", None)):
                 raise DataConfigError(
                     f"{cfg.source_field(i, 'name')}: settings changed since {folder} was prepared; re-run prepare"
                 )
@@ -285,6 +318,7 @@ class MixtureDataModule(L.LightningDataModule):
             "seed": m.schedule.seed,
             "seq_len": self.seq_len,
             "split_documents": self.split_documents,
+            **({} if self.pack else {"pack": False}),  # only when off: CPT fingerprints stay as they were
             "sources": m.names,
             "epoch_rows": m.schedule.counts.tolist(),
             "plan_rows": [s.plan.num_rows for s in m.sources],
@@ -329,10 +363,12 @@ class MixtureDataModule(L.LightningDataModule):
 
     def _log_setup(self, counts: np.ndarray) -> None:
         for source, rows in zip(self._mixture.sources, counts):
+            overlong = self.overlong_counts.get(source.name)
             log.info(
-                "source %-22s %s | packing %.1f%% | %d rows/epoch, target token share %.3f",
-                source.name, self.source_stats[source.name].summary(), 100 * source.plan.efficiency,
-                rows, source.weight,
+                "source %-22s %s%s | packing %.1f%% | %d rows/epoch, target token share %.3f",
+                source.name, self.source_stats[source.name].summary(),
+                f" | overlong for seq_len {self.seq_len}: {overlong.summary()}" if overlong else "",
+                100 * source.plan.efficiency, rows, source.weight,
             )
 
 

@@ -1,5 +1,10 @@
 """Source -> documents -> token ids: the step shared by ``prepare`` and on-the-fly loading.
 
+Text documents are tokenized as they are (no special tokens: the packer adds EOS
+separators). Chat examples (transform kind ``chat``) go through the tokenizer's chat
+template (:func:`mist_pl.data.chat.encode_chat`) and also get a loss mask: 1 on the
+completion and its closing end-of-turn, 0 on the system and user turns.
+
 Records are numbered by their position in the source's item stream (malformed items
 included), and that number seeds the record's transform. Splitting a source into chunks
 at fixed positions therefore gives the same documents whether a chunk runs in a worker
@@ -8,20 +13,25 @@ process, in the main process, or again after an interrupted run.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import islice
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
+import numpy as np
+
+from mist_pl.data.chat import ChatTemplateError, encode_chat
 from mist_pl.data.config import DataConfigError, MixtureConfig, SourceSpec
 from mist_pl.data.docstore import MemoryDocs
 from mist_pl.data.sources import Item, Malformed, read_source
 from mist_pl.data.stats import SourceStats
-from mist_pl.data.transforms import apply_transform, build_transform, record_seed
+from mist_pl.data.transforms import ChatExample, Document, apply_transform, build_transform, is_chat, record_seed
 
 
 def documents(
     spec: SourceSpec, seed: int, items: Iterable[tuple[int, Item]], stats: SourceStats
-) -> Iterator[tuple[str, str]]:
-    """``(text, origin)`` for each record that becomes a document; drops are counted in ``stats``."""
+) -> Iterator[tuple[Document, str]]:
+    """``(document, origin)`` for each record that becomes a document (text, or a
+    :class:`ChatExample` for chat sources); drops are counted in ``stats``."""
     transform = build_transform(spec.transform, f"sources[{spec.name!r}].transform")
     for index, item in items:
         stats.records += 1
@@ -42,12 +52,32 @@ def tokenize(tokenizer, texts: Sequence[str]) -> list[list[int]]:
     return tokenizer(list(texts), add_special_tokens=False)["input_ids"]
 
 
+def tokenize_chat(tokenizer, example: ChatExample) -> tuple[list[int], np.ndarray]:
+    """Token ids of a chat example and its loss mask (uint8, 1 = trained)."""
+    encoded = encode_chat(tokenizer, example.prompt, example.completion, system=example.system)
+    return encoded.input_ids, np.asarray(encoded.loss_mask, dtype=np.uint8)
+
+
+@dataclass
+class TokenizedChunk:
+    """A chunk of a source after transform and tokenization.
+
+    ``loss_masks`` is None for text sources and aligned with ``token_lists`` for chat sources."""
+
+    token_lists: list[list[int]]
+    origins: list[str]
+    stats: SourceStats
+    loss_masks: Optional[list[np.ndarray]] = None
+
+
 def tokenize_chunk(
     spec: SourceSpec, seed: int, items: Iterable[tuple[int, Item]], tokenizer, batch: int = 512
-) -> tuple[list[list[int]], list[str], SourceStats]:
-    """Transform and tokenize one chunk of a source: ``(token_lists, origins, stats)``."""
+) -> TokenizedChunk:
+    """Transform and tokenize one chunk of a source."""
     stats = SourceStats()
+    chat = is_chat(spec.transform)
     token_lists: list[list[int]] = []
+    loss_masks: list[np.ndarray] = []
     origins: list[str] = []
     pending: list[str] = []
 
@@ -56,9 +86,17 @@ def tokenize_chunk(
             token_lists.append(ids)
         pending.clear()
 
-    for text, origin in documents(spec, seed, items, stats):
-        pending.append(text)
+    for document, origin in documents(spec, seed, items, stats):
         origins.append(origin)
+        if chat:
+            try:
+                ids, mask = tokenize_chat(tokenizer, document)
+            except ChatTemplateError as err:  # the tokenizer's fault, not the record's: fatal
+                raise DataConfigError(f"source {spec.name!r}: {err}") from None
+            token_lists.append(ids)
+            loss_masks.append(mask)
+            continue
+        pending.append(document)
         if len(pending) >= batch:
             flush()
     flush()
@@ -67,17 +105,31 @@ def tokenize_chunk(
     if len(keep) < len(token_lists):
         for i in sorted(set(range(len(token_lists))) - set(keep)):
             stats.drop("empty_after_tokenization", origins[i])
-    token_lists = [token_lists[i] for i in keep]
-    origins = [origins[i] for i in keep]
-    stats.kept = len(token_lists)
-    stats.tokens = sum(len(t) for t in token_lists)
-    return token_lists, origins, stats
+    stats.kept = len(keep)
+    stats.tokens = sum(len(token_lists[i]) for i in keep)
+    return TokenizedChunk(
+        token_lists=[token_lists[i] for i in keep],
+        origins=[origins[i] for i in keep],
+        stats=stats,
+        loss_masks=[loss_masks[i] for i in keep] if chat else None,
+    )
 
 
 def load_in_memory(spec: SourceSpec, seed: int, tokenizer) -> tuple[MemoryDocs, SourceStats]:
     """Read, transform and tokenize a whole source (tiny runs; ``prepare`` for anything larger)."""
-    token_lists, _, stats = tokenize_chunk(spec, seed, enumerate(read_source(spec)), tokenizer)
-    return MemoryDocs(token_lists), stats
+    chunk = tokenize_chunk(spec, seed, enumerate(read_source(spec)), tokenizer)
+    return MemoryDocs(chunk.token_lists, chunk.loss_masks), chunk.stats
+
+
+def check_chat_template(cfg: MixtureConfig, tokenizer) -> None:
+    """Fail at start-up, naming the source, when a chat source meets a tokenizer without a
+    chat template (instead of in the middle of ``prepare``)."""
+    for i, spec in enumerate(cfg.sources):
+        if is_chat(spec.transform) and not getattr(tokenizer, "chat_template", None):
+            raise DataConfigError(
+                f"{cfg.source_field(i, 'transform')}: kind 'chat' needs a tokenizer with a chat template; "
+                f"{getattr(tokenizer, 'name_or_path', tokenizer)!r} has none"
+            )
 
 
 def check_sources(cfg: MixtureConfig, probe: int | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Packing documents into fixed-length rows for continued pre-training (CPT).
+"""Packing documents (CPT) and chat examples (SFT) into fixed-length rows.
 
 Each document becomes a *unit*: its tokens followed by one EOS. Units are packed into
 rows of exactly ``seq_len`` tokens by best-fit decreasing (a unit goes into the fullest
@@ -25,6 +25,17 @@ The row contract (one row of the batch; the batch stacks rows):
   piece gets ``-100`` (predicting it would cross a document boundary: its context is the
   previous document's EOS), and so does padding. The EOS closing a document is a
   target: the model learns where documents end.
+
+Chat (SFT) examples differ in two ways. Their documents carry a loss mask
+(``docs.loss_mask(d)``, see :mod:`mist_pl.data.docstore`) and a label is kept only where
+the mask is 1, so the prompt is never trained (on top of the rules above). And they get
+no EOS (``plan_rows(..., append_eos=False)``): the chat template's end-of-turn, part of
+the masked-in completion, already closes the example. Overlong examples are cut or
+dropped before planning (:mod:`mist_pl.data.overlong`), so a chat example always sits
+whole in one row, prompt included.
+
+``pack=False`` puts every piece in a row of its own (one example per row, padded): the
+plain SFT layout, for comparison or for models without packed attention.
 """
 
 from __future__ import annotations
@@ -43,6 +54,8 @@ class Documents(Protocol):
     lengths: np.ndarray
 
     def tokens(self, doc: int) -> np.ndarray: ...
+
+    def loss_mask(self, doc: int) -> Optional[np.ndarray]: ...
 
 
 @dataclass(frozen=True)
@@ -76,21 +89,32 @@ class PackPlan:
         return float(self.piece_len.sum()) / (self.num_rows * self.seq_len)
 
 
-def plan_rows(doc_ids: np.ndarray, lengths: np.ndarray, seq_len: int, split_documents: bool = False) -> PackPlan:
+def plan_rows(
+    doc_ids: np.ndarray,
+    lengths: np.ndarray,
+    seq_len: int,
+    split_documents: bool = False,
+    append_eos: bool = True,
+    pack: bool = True,
+) -> PackPlan:
     """Pack documents ``doc_ids`` (token counts ``lengths[doc]``, EOS not included) into rows.
 
     Best-fit decreasing keeps documents whole (see the module docstring). With
     ``split_documents`` the units are instead concatenated in order and cut every
     ``seq_len`` tokens (GPT-style): no padding except in the last row, but documents
     that cross a row boundary continue, without their beginning, in the next row.
+    ``append_eos=False`` makes a unit the document alone (chat examples end in their
+    template's end-of-turn); ``pack=False`` gives every piece its own row, in order.
 
     Deterministic: ties in length keep the order of ``doc_ids``, so a caller that shuffles
     ``doc_ids`` with a seed gets a seeded, reproducible plan.
     """
     if seq_len < 2:
         raise ValueError(f"seq_len must be >= 2, got {seq_len}")
+    if split_documents and not pack:
+        raise ValueError("split_documents packs by definition: it cannot be combined with pack=False")
     doc_ids = np.asarray(doc_ids, dtype=np.int64)
-    units = np.asarray(lengths, dtype=np.int64)[doc_ids] + 1
+    units = np.asarray(lengths, dtype=np.int64)[doc_ids] + int(append_eos)
     if split_documents:
         return _plan_concatenated(doc_ids, units, seq_len)
     # Cut units into pieces of at most seq_len tokens.
@@ -99,6 +123,8 @@ def plan_rows(doc_ids: np.ndarray, lengths: np.ndarray, seq_len: int, split_docu
     first_piece = np.repeat(np.cumsum(counts) - counts, counts)
     piece_start = (np.arange(len(piece_doc)) - first_piece) * seq_len
     piece_len = np.minimum(seq_len, np.repeat(units, counts) - piece_start)
+    if not pack:
+        return PackPlan(seq_len, np.arange(len(piece_doc) + 1, dtype=np.int64), piece_doc, piece_start, piece_len)
 
     rows: list[list[int]] = [[p] for p in np.flatnonzero(piece_len == seq_len)]
     partial = np.flatnonzero(piece_len < seq_len)
@@ -165,18 +191,29 @@ def build_row(
     position_ids = np.empty(seq_len, dtype=np.int64)
     cursor = 0
     for piece in range(plan.row_offsets[row], plan.row_offsets[row + 1]):
+        doc = int(plan.piece_doc[piece])
         start, size = int(plan.piece_start[piece]), int(plan.piece_len[piece])
-        tokens = docs.tokens(int(plan.piece_doc[piece]))[start : start + size]
+        tokens = docs.tokens(doc)[start : start + size]
         end = cursor + size
         input_ids[cursor : cursor + len(tokens)] = tokens
         if len(tokens) < size:  # the piece reaches the end of its unit: the EOS
             input_ids[end - 1] = eos_id
         labels[cursor + 1 : end] = input_ids[cursor + 1 : end]
+        mask = _loss_mask(docs, doc)
+        if mask is not None:  # chat example: untrain the prompt (an EOS, if any, stays a target)
+            untrained = mask[start + 1 : start + len(tokens)] == 0
+            labels[cursor + 1 : cursor + len(tokens)][untrained] = IGNORE_INDEX
         position_ids[cursor:end] = np.arange(size)
         cursor = end
     # Padding forms its own position block so it never joins a document's attention block.
     position_ids[cursor:] = np.arange(seq_len - cursor)
     return input_ids, labels, position_ids
+
+
+def _loss_mask(docs: Documents, doc: int) -> Optional[np.ndarray]:
+    # Stores written before loss masks existed (or user stores) may lack the method.
+    loss_mask = getattr(docs, "loss_mask", None)
+    return None if loss_mask is None else loss_mask(doc)
 
 
 def collate_rows(
@@ -204,11 +241,17 @@ def pack_documents(
     pad_id: int,
     source_id: int = 0,
     split_documents: bool = False,
+    loss_masks: Optional[Sequence[Sequence[int]]] = None,
+    pack: bool = True,
 ) -> tuple[dict[str, torch.Tensor], PackPlan]:
-    """Pack a list of tokenized documents into one batch (all rows); returns ``(batch, plan)``."""
+    """Pack a list of tokenized documents into one batch (all rows); returns ``(batch, plan)``.
+
+    With ``loss_masks`` the documents are chat examples: no EOS is appended and labels
+    follow the masks (each example must fit ``seq_len``; see :mod:`mist_pl.data.overlong`)."""
     from mist_pl.data.docstore import MemoryDocs
 
-    docs = MemoryDocs(token_lists)
-    plan = plan_rows(np.arange(len(docs)), docs.lengths, seq_len, split_documents)
+    docs = MemoryDocs(token_lists, loss_masks)
+    append_eos = loss_masks is None
+    plan = plan_rows(np.arange(len(docs)), docs.lengths, seq_len, split_documents, append_eos, pack)
     rows = [build_row(plan, r, docs, eos_id, pad_id) for r in range(plan.num_rows)]
     return collate_rows(rows, [source_id] * len(rows)), plan

@@ -1,7 +1,8 @@
 """Tokenize a mixture into shards: ``python -m mist_pl.data.prepare --config conf/data/<mix>.yaml``.
 
 For every source, records are read in order and cut into chunks of ``shard_records``
-items; each chunk is transformed and tokenized (in a process pool with ``--workers``)
+items; each chunk is transformed and tokenized (chat sources also store their loss
+masks, see :mod:`mist_pl.data.shards`) (in a process pool with ``--workers``)
 and written as ``<output_dir>/<source>/shard-NNNNN.arrow``. ``manifest.json`` records
 each finished shard with its counts (records read, kept, dropped by reason, tokens) and
 per-source totals.
@@ -34,17 +35,22 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
 from mist_pl.data.config import DataConfigError, MixtureConfig, SourceSpec, load_mixture
-from mist_pl.data.documents import check_sources, tokenize_chunk
+from mist_pl.data.documents import check_chat_template, check_sources, tokenize_chunk
 from mist_pl.data.shards import FORMAT, read_manifest, shard_name, write_manifest, write_shard
 from mist_pl.data.sources import Item, read_source
 from mist_pl.data.stats import SourceStats
 from mist_pl.data.tokenization import resolve_tokenizer, tokenizer_fingerprint
+from mist_pl.data.transforms import is_chat
 
 log = logging.getLogger(__name__)
 
 
-def source_fingerprint(spec: SourceSpec, cfg: MixtureConfig, tokenizer_sha: str) -> str:
-    """Hash of everything that decides a source's shards."""
+def source_fingerprint(spec: SourceSpec, cfg: MixtureConfig, tokenizer_sha: str, chat_template: Optional[str] = None) -> str:
+    """Hash of everything that decides a source's shards.
+
+    A chat source's tokens also depend on the tokenizer's chat template, which the
+    vocabulary hash does not see; text sources leave it out, so their fingerprints (and
+    finished shards) stay what they were before chat sources existed."""
     payload = {
         "format": FORMAT,
         "spec": {k: v for k, v in asdict(spec).items() if k not in ("weight", "tokens", "optional")},
@@ -52,6 +58,8 @@ def source_fingerprint(spec: SourceSpec, cfg: MixtureConfig, tokenizer_sha: str)
         "shard_records": cfg.shard_records,
         "tokenizer": tokenizer_sha,
     }
+    if is_chat(spec.transform):
+        payload["chat_template"] = hashlib.sha256(str(chat_template).encode()).hexdigest()[:16]
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -72,9 +80,9 @@ def _init_worker(tokenizer) -> None:
 
 def build_shard(spec: SourceSpec, seed: int, chunk: list[tuple[int, Item]], path: Path, tokenizer=None) -> dict:
     """Transform, tokenize and write one shard; returns its stats (as stored in the manifest)."""
-    token_lists, origins, stats = tokenize_chunk(spec, seed, chunk, tokenizer or _WORKER_TOKENIZER)
-    write_shard(path, token_lists, origins)
-    return stats.to_dict()
+    tokenized = tokenize_chunk(spec, seed, chunk, tokenizer or _WORKER_TOKENIZER)
+    write_shard(path, tokenized.token_lists, tokenized.origins, tokenized.loss_masks)
+    return tokenized.stats.to_dict()
 
 
 class _Run:
@@ -142,6 +150,7 @@ def prepare(
     out = Path(out_dir)
     tok = resolve_tokenizer(tokenizer or cfg.tokenizer, f"{cfg.origin}: tokenizer")
     tok_fp = tokenizer_fingerprint(tok)
+    check_chat_template(cfg, tok)
     check_sources(cfg)  # fail before work: every source must have a valid record
 
     manifest = {"format": FORMAT, "sources": {}} if force else read_manifest(out)
@@ -155,7 +164,7 @@ def prepare(
     run = _Run(out, manifest, executor, workers, tok, bar)
     try:
         for spec in cfg.sources:
-            fingerprint = source_fingerprint(spec, cfg, tok_fp["sha256"])
+            fingerprint = source_fingerprint(spec, cfg, tok_fp["sha256"], getattr(tok, "chat_template", None))
             entry = manifest["sources"].get(spec.name)
             if entry is None or entry.get("fingerprint") != fingerprint:
                 if entry is not None:

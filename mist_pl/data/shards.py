@@ -1,8 +1,12 @@
 """Tokenized shards (Arrow IPC files) and the manifest that says which are finished.
 
 A shard is one Arrow IPC file (``<source>/shard-00003.arrow``) with a row per document:
-``input_ids: list<int32>`` (tokens, no EOS: the packer adds separators) and ``origin:
-string`` (``file:line``). Arrow IPC rather than parquet because training memory-maps the
+``input_ids: list<int32>`` (tokens, no EOS: the packer adds separators to text
+documents) and ``origin: string`` (``file:line``). Shards of chat (SFT) sources have a
+third column, ``loss_mask: list<uint8>``, aligned with ``input_ids`` (1 = the token is
+trained, 0 = prompt). The column is optional rather than a new format version: text
+shards are written exactly as before (same bytes, same fingerprints, nothing to
+rebuild), and a shard without the column is read as "train every token". Arrow IPC rather than parquet because training memory-maps the
 files: a worker touches only the pages of the documents it packs, and forked or spawned
 dataloader workers share the page cache instead of copying the corpus.
 
@@ -18,7 +22,7 @@ import json
 import os
 import uuid
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -26,25 +30,36 @@ import pyarrow as pa
 MANIFEST = "manifest.json"
 FORMAT = "mist-pl-shards/1"
 SCHEMA = pa.schema([("input_ids", pa.list_(pa.int32())), ("origin", pa.string())])
+LOSS_MASK = "loss_mask"
+CHAT_SCHEMA = SCHEMA.append(pa.field(LOSS_MASK, pa.list_(pa.uint8())))
 
 
 def shard_name(index: int) -> str:
     return f"shard-{index:05d}.arrow"
 
 
-def write_shard(path: Path, token_lists: Sequence[Sequence[int]], origins: Sequence[str]) -> None:
-    """Write one shard atomically (temporary file in the same folder, then rename)."""
+def write_shard(
+    path: Path,
+    token_lists: Sequence[Sequence[int]],
+    origins: Sequence[str],
+    loss_masks: Optional[Sequence[Sequence[int]]] = None,
+) -> None:
+    """Write one shard atomically (temporary file in the same folder, then rename).
+
+    ``loss_masks`` (chat sources only) adds the ``loss_mask`` column."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.table(
-        {
-            "input_ids": pa.array(token_lists, type=pa.list_(pa.int32())),
-            "origin": pa.array(list(origins), type=pa.string()),
-        },
-        schema=SCHEMA,
-    )
+    columns = {
+        "input_ids": pa.array(token_lists, type=pa.list_(pa.int32())),
+        "origin": pa.array(list(origins), type=pa.string()),
+    }
+    schema = SCHEMA
+    if loss_masks is not None:
+        columns[LOSS_MASK] = pa.array([np.asarray(m, dtype=np.uint8) for m in loss_masks], type=pa.list_(pa.uint8()))
+        schema = CHAT_SCHEMA
+    table = pa.table(columns, schema=schema)
     tmp = _temporary_name(path)
     try:
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, SCHEMA) as writer:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
             writer.write_table(table)
         os.replace(tmp, path)
     except BaseException:
@@ -59,6 +74,15 @@ def map_shard(path: Path) -> tuple[np.ndarray, np.ndarray]:
     offsets = column.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
     values = column.values.to_numpy(zero_copy_only=True)
     return values, offsets
+
+
+def map_loss_mask(path: Path) -> Optional[np.ndarray]:
+    """The flat ``loss_mask`` values of a shard (offsets are those of ``input_ids``), or
+    None for a shard without the column (a text source: every token is trained)."""
+    table = pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+    if LOSS_MASK not in table.column_names:
+        return None
+    return table.column(LOSS_MASK).combine_chunks().values.to_numpy(zero_copy_only=True)
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

@@ -1,6 +1,7 @@
-"""Record -> document text, one transform per source (``SourceSpec.transform``).
+"""Record -> document, one transform per source (``SourceSpec.transform``).
 
-A transform is a small callable ``transform(fields, seed) -> str``. It raises
+A transform is a small callable ``transform(fields, seed) -> str`` (a CPT document) or
+``-> ChatExample`` (an SFT example, kind ``chat``). It raises
 :class:`DropRecord` with a reason (``invalid_smiles``, ``missing_field:SMILES`` ...) when
 the record cannot become a document; :func:`apply_transform` turns that into
 ``(None, reason)`` so callers count drops per reason instead of crashing. ``seed`` is
@@ -23,6 +24,15 @@ Kinds (``transform: {kind: ..., **options}``), chemistry delegated to :mod:`mist
   crystal tasks (``compact``), or either by seed (``mixed``); ``describe: true`` puts a
   paragraph (symmetry, cell, density, charge balance) before a CIF document.
 
+- ``chat``: a (prompt, completion) pair for supervised fine-tuning. The prompt is
+  ``prompt_column`` (default ``prompt``) or ``prompt_template``, the completion
+  ``completion_column`` (default ``completion``) or ``completion_template``; ``system``
+  is an optional system prompt. The tokenizer's chat template renders it later
+  (:func:`mist_pl.data.chat.encode_chat`), and only the completion (with its closing
+  end-of-turn) is trained. ``overlong: truncate`` (default) cuts the completion of an
+  example longer than ``seq_len``, ``drop`` drops it; that happens when rows are
+  planned (:mod:`mist_pl.data.overlong`), since shards do not depend on ``seq_len``.
+
 Every kind accepts ``where: {field: value, ...}``: records whose fields differ are
 dropped as ``filtered`` (e.g. keep only ``label: "true"`` reactions).
 """
@@ -33,11 +43,23 @@ import hashlib
 import random
 import warnings
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from mist_pl.data.config import DataConfigError
 
-Transform = Callable[[dict, int], str]
+
+
+@dataclass(frozen=True)
+class ChatExample:
+    """One SFT example as text; tokenized with the tokenizer's chat template."""
+
+    prompt: str
+    completion: str
+    system: Optional[str] = None
+
+
+Document = Union[str, ChatExample]
+Transform = Callable[[dict, int], Document]
 
 
 class DropRecord(Exception):
@@ -49,22 +71,22 @@ class DropRecord(Exception):
         self.detail = detail
 
 
-def apply_transform(transform: Transform, fields: dict, seed: int) -> tuple[Optional[str], Optional[str], str]:
-    """``(text, None, "")`` for a document, ``(None, reason, detail)`` for a dropped record.
+def apply_transform(transform: Transform, fields: dict, seed: int) -> tuple[Optional[Document], Optional[str], str]:
+    """``(document, None, "")`` for a document, ``(None, reason, detail)`` for a dropped record.
 
     Unexpected exceptions from chemistry code are also counted (``error:<Type>``) rather
     than raised: model-scale corpora always contain records that crash some parser, and
     the manifest's example for the reason points at the line to look at.
     """
     try:
-        text = transform(fields, seed)
+        document = transform(fields, seed)
     except DropRecord as drop:
         return None, drop.reason, drop.detail
     except Exception as err:  # noqa: BLE001 - counted and reported, see docstring
         return None, f"error:{type(err).__name__}", str(err)[:200]
-    if not text or not text.strip():
+    if not document or (isinstance(document, str) and not document.strip()):
         return None, "empty_document", ""
-    return text, None, ""
+    return document, None, ""
 
 
 def record_seed(seed: int, source: str, index: int) -> int:
@@ -82,6 +104,15 @@ def _field(fields: dict, name: str) -> str:
     return str(value).strip()
 
 
+def _column_or_template(fields: dict, column: Optional[str], template: Optional[str]) -> str:
+    if column is not None:
+        return _field(fields, column)
+    try:
+        return template.format_map(fields)
+    except KeyError as err:
+        raise DropRecord(f"missing_field:{err.args[0]}") from None
+
+
 @dataclass
 class TextDocument:
     column: Optional[str] = None
@@ -93,13 +124,7 @@ class TextDocument:
             raise ValueError("give exactly one of 'column' or 'template'")
 
     def __call__(self, fields: dict, seed: int) -> str:
-        if self.column is not None:
-            text = _field(fields, self.column)
-        else:
-            try:
-                text = self.template.format_map(fields)
-            except KeyError as err:
-                raise DropRecord(f"missing_field:{err.args[0]}") from None
+        text = _column_or_template(fields, self.column, self.template)
         if self.tag_smiles:
             from mist_pl.chem.spans import tag_smiles_spans
 
@@ -202,12 +227,57 @@ class CrystalDocument:
             return crystals.tag_cif(crystals.to_cif(structure))
 
 
+OVERLONG_POLICIES = ("truncate", "drop")
+
+
+@dataclass
+class ChatDocument:
+    """(prompt, completion) -> :class:`ChatExample`; see the module docstring for the options."""
+
+    prompt_column: Optional[str] = None
+    prompt_template: Optional[str] = None
+    completion_column: Optional[str] = None
+    completion_template: Optional[str] = None
+    system: Optional[str] = None
+    overlong: str = "truncate"
+
+    def __post_init__(self) -> None:
+        for part in ("prompt", "completion"):
+            column, template = f"{part}_column", f"{part}_template"
+            if getattr(self, column) is not None and getattr(self, template) is not None:
+                raise ValueError(f"give at most one of '{column}' or '{template}'")
+            if getattr(self, template) is None and getattr(self, column) is None:
+                setattr(self, column, part)  # the field names the task suite's jsonl files use
+        if self.overlong not in OVERLONG_POLICIES:
+            raise ValueError(f"overlong={self.overlong!r} must be one of {OVERLONG_POLICIES}")
+
+    def __call__(self, fields: dict, seed: int) -> ChatExample:
+        prompt = _column_or_template(fields, self.prompt_column, self.prompt_template)
+        completion = _column_or_template(fields, self.completion_column, self.completion_template)
+        # A template can render to blanks; a blank side teaches nothing (or nothing asked).
+        for name, text in (("prompt", prompt), ("completion", completion)):
+            if not text.strip():
+                raise DropRecord(f"empty_field:{name}")
+        return ChatExample(prompt, completion, self.system or None)
+
+
+def is_chat(transform: dict[str, Any]) -> bool:
+    """Whether a source's ``transform`` spec yields SFT examples rather than CPT text."""
+    return (transform or {}).get("kind") == "chat"
+
+
+def overlong_policy(transform: dict[str, Any]) -> str:
+    """What a chat source does with an example longer than a row (``truncate`` or ``drop``)."""
+    return transform.get("overlong", ChatDocument.overlong)
+
+
 TRANSFORMS: dict[str, type] = {
     "text": TextDocument,
     "molecule": MoleculeDocument,
     "name_structure": NameStructureDocument,
     "reaction": ReactionDocument,
     "crystal": CrystalDocument,
+    "chat": ChatDocument,
 }
 
 
@@ -218,7 +288,7 @@ class _Where:
     conditions: dict[str, Any]
     inner: Transform
 
-    def __call__(self, fields: dict, seed: int) -> str:
+    def __call__(self, fields: dict, seed: int) -> Document:
         for name, wanted in self.conditions.items():
             if str(fields.get(name, "")).strip().lower() != str(wanted).strip().lower():
                 raise DropRecord("filtered")

@@ -1,0 +1,187 @@
+"""Build a task's train/validation/test examples and SFT pairs.
+
+``python -m mist_pl.tasks.build --task NAME --out DIR [--source fixtures|raw]
+[--raw-dir data/raw] [--demo-dir PATH] [--limit N] [--seed S]``
+
+Writes into ``DIR`` (``DIR/<task>`` for each task with ``--task all``):
+
+* ``train.jsonl``, ``validation.jsonl``, ``test.jsonl``: one example per line with
+  ``prompt``, ``answer``, ``task``, the columns the task's rewards read, ``origin``
+  (file and line of the record), ``source`` and ``split_key``;
+* ``sft_train.jsonl``, ``sft_validation.jsonl``: ``prompt`` and ``completion`` (a
+  computed reasoning trace and the gold answer, :mod:`mist_pl.tasks.traces`);
+* ``summary.json`` (also printed): examples kept per split, rows dropped by reason,
+  class / label counts per split, the inputs' checksums for ``--source raw``.
+
+``--source fixtures`` (default) reads the mist-demo fixtures (``--demo-dir``,
+``$MIST_DEMO_DATA`` or ``../shared/data/mist-demo``) and needs nothing else;
+``--source raw`` reads what ``python -m mist_pl.tasks.fetch`` extracted. Splits are
+hash-based and leak-free (:mod:`mist_pl.tasks.splits`); ``--seed`` salts them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from mist_pl.tasks.data import layout
+from mist_pl.tasks.data.reaction_classes import DEFAULT_OXIDATION_POLICY, OXIDATION_POLICIES
+from mist_pl.tasks.data.tally import Tally
+from mist_pl.tasks.splits import DEFAULT_FRACTIONS, SPLITS, split_examples
+
+TASK_NAMES = ("rxn_naming", "rxn_prediction", "rxn_mcq", "rxn_true_false", "iupac_to_smiles", "canonicalization", "cond_mat_gen")
+SFT_SPLITS = ("train", "validation")
+_LABEL_COLUMNS = {"rxn_naming": "answer", "rxn_true_false": "answer", "rxn_mcq": "answer", "cond_mat_gen": "space_group"}
+
+
+def _labels(task: str, rows: list[dict]) -> dict[str, int] | None:
+    column = _LABEL_COLUMNS.get(task)
+    if column is None:
+        return None
+    counts = Counter(str(row.get(column)) for row in rows)
+    return dict(sorted(counts.items())) if task != "cond_mat_gen" else {"distinct space groups": len(counts)}
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def source_examples(task: str, source: str, options, tally: Tally) -> list[dict]:
+    if source == "fixtures":
+        from mist_pl.tasks.data.fixture_examples import fixture_examples
+
+        demo = None if task == "rxn_naming" else layout.require_demo_root(options.demo_dir)
+        return fixture_examples(task, demo, tally, options.limit)
+    if source == "raw":
+        from mist_pl.tasks.data.raw_examples import raw_examples
+
+        return raw_examples(task, options, tally)
+    raise ValueError(f"--source must be 'fixtures' or 'raw', got {source!r}")
+
+
+def sft_rows(task_name: str, rows: list[dict], tally: Tally) -> list[dict]:
+    """(prompt, completion) pairs; examples without a trace are counted in ``tally``."""
+    from mist_pl.tasks.traces import sft_completion
+
+    pairs = []
+    for row in rows:
+        completion = sft_completion(task_name, row)
+        if completion is None:
+            tally.drop("no SFT trace (example lacks what the trace needs)", str(row.get("origin", "")))
+        else:
+            pairs.append({"prompt": row["prompt"], "completion": completion, "task": task_name, "origin": row.get("origin")})
+    return pairs
+
+
+def build_task(task_name: str, out: Path, source: str, options, with_sft: bool = True, log=print) -> dict:
+    """Build one task into ``out``; returns the summary (also written as summary.json)."""
+    from mist_pl.tasks import get_task
+
+    started = time.monotonic()
+    task = get_task(task_name)
+    tally = Tally()
+    examples = source_examples(task_name, source, options, tally)
+    read = len(examples)
+    splits = split_examples(task_name, examples, options.seed, options.fractions, tally)
+    out.mkdir(parents=True, exist_ok=True)
+    summary: dict = {"task": task_name, "source": source, "seed": options.seed, "fractions": list(options.fractions), "examples_before_split": read}
+    sft_tallies = {}
+    for name in SPLITS:
+        rows = splits[name]
+        random.Random(f"{options.seed}|{name}").shuffle(rows)  # mix sources; same order every run
+        rows = [{**row, "task": task_name, "prompt": task.build_prompt(row)} for row in rows]
+        _write_jsonl(out / f"{name}.jsonl", rows)
+        splits[name] = rows
+        if with_sft and name in SFT_SPLITS:
+            sft_tally = Tally()
+            pairs = sft_rows(task_name, rows, sft_tally)
+            _write_jsonl(out / f"sft_{name}.jsonl", pairs)
+            sft_tallies[name] = {"kept": len(pairs), **sft_tally.as_dict()}
+    summary["kept"] = {name: len(splits[name]) for name in SPLITS}
+    summary.update(tally.as_dict())
+    if with_sft:
+        summary["sft"] = sft_tallies
+    labels = {name: _labels(task_name, splits[name]) for name in SPLITS}
+    if any(v is not None for v in labels.values()):
+        summary["labels"] = labels
+    if source == "raw":
+        manifest = Path(options.raw_dir) / "MANIFEST.json"
+        summary["raw_manifest"] = json.loads(manifest.read_text()) if manifest.exists() else None
+    summary["seconds"] = round(time.monotonic() - started, 2)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    log(describe(summary))
+    return summary
+
+
+def describe(summary: dict) -> str:
+    """A few lines for the terminal; summary.json has everything."""
+    kept = " / ".join(f"{summary['kept'][name]} {name}" for name in SPLITS)
+    lines = [f"{summary['task']} ({summary['source']}): {summary['examples_before_split']} examples read; kept {kept}"]
+    if summary["dropped"]:
+        lines.append("  dropped: " + ", ".join(f"{reason}: {n}" for reason, n in summary["dropped"].items()))
+    for name, sft in summary.get("sft", {}).items():
+        extra = f" (dropped: {sft['dropped']})" if sft["dropped"] else ""
+        lines.append(f"  sft_{name}: {sft['kept']}{extra}")
+    for name, labels in (summary.get("labels") or {}).items():
+        lines.append(f"  {name} labels: {labels}")
+    lines.append(f"  {summary['seconds']} s")
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mist_pl.tasks.build", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", required=True, choices=(*TASK_NAMES, "all"))
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--source", choices=("fixtures", "raw"), default="fixtures")
+    parser.add_argument("--raw-dir", type=Path, default=layout.DEFAULT_RAW_DIR)
+    parser.add_argument("--demo-dir", type=Path, default=None, help="mist-demo folder (default: $MIST_DEMO_DATA or ../shared/data/mist-demo)")
+    parser.add_argument("--limit", type=int, default=None, help="read at most N rows per source file")
+    parser.add_argument("--seed", type=int, default=0, help="salts the split hash and the seeded choices")
+    parser.add_argument("--fractions", type=float, nargs=3, default=DEFAULT_FRACTIONS, metavar=("TRAIN", "VALIDATION", "TEST"))
+    parser.add_argument("--oxidation", choices=OXIDATION_POLICIES, default=DEFAULT_OXIDATION_POLICY, help="what Schneider/rxn-insight oxidations become")
+    parser.add_argument("--cap-per-class", type=int, default=2000, help="rxn_naming: most reactions per class (0: no cap)")
+    parser.add_argument("--reaction-sources", default="schneider,rxn_insight,orderly", help="comma list of schneider, rxn_insight, orderly, uspto_yields")
+    parser.add_argument("--smiles-variants", type=int, default=1, help="canonicalization: random spellings per molecule")
+    parser.add_argument("--substitutions", type=int, default=2, help="cond_mat_gen: substituted variants per shipped structure")
+    parser.add_argument("--no-sft", action="store_true", help="skip the SFT files")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from mist_pl.tasks.data.raw_examples import RawOptions
+
+    args = _parser().parse_args(argv)
+    if abs(sum(args.fractions) - 1.0) > 1e-9 or min(args.fractions) < 0:
+        _parser().error(f"--fractions must be non-negative and sum to 1, got {args.fractions}")
+    options = RawOptions(
+        raw_dir=args.raw_dir,
+        limit=args.limit,
+        seed=args.seed,
+        fractions=tuple(args.fractions),
+        oxidation_policy=args.oxidation,
+        cap_per_class=args.cap_per_class or None,
+        reaction_sources=tuple(s.strip() for s in args.reaction_sources.split(",") if s.strip()),
+        smiles_variants=args.smiles_variants,
+        substitutions=args.substitutions,
+        demo_dir=args.demo_dir,
+    )
+    tasks = TASK_NAMES if args.task == "all" else (args.task,)
+    try:
+        for name in tasks:
+            build_task(name, args.out / name if args.task == "all" else args.out, args.source, options, not args.no_sft)
+    except layout.MissingInput as error:
+        print(f"build failed: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
