@@ -9,28 +9,50 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from mist_pl.models.factory import ModelConfig, build_model, build_tokenizer
+from mist_pl.models.lora import is_peft_state
+from mist_pl.models.weights import load_weights
 
 log = logging.getLogger(__name__)
 
 
-def load_checkpoint(path: str | Path) -> dict:
+def load_checkpoint(path: str | Path, model_only: bool = False) -> dict:
     """Read a Lightning checkpoint on CPU, safely (``weights_only=True``), whether it is a
-    single file or the folder a sharded strategy writes (consolidated in memory)."""
+    single file or the folder a sharded strategy writes (consolidated in memory).
+
+    ``model_only`` skips the optimizer state of a sharded folder (2x the weights for AdamW):
+    starting the next stage from a 7B checkpoint then needs ~30 GB of host memory per
+    process, not ~90 GB. A single file is memory-mapped, so unused tensors are never read.
+    """
     path = Path(path)
     if path.is_dir():
-        from lightning.fabric.utilities.load import _load_distributed_checkpoint
-
         if not (path / ".metadata").is_file():
             raise FileNotFoundError(f"checkpoint folder {path} has no .metadata: not a sharded checkpoint")
-        return _load_distributed_checkpoint(path)
+        return _read_sharded(path, keys={"state_dict"} if model_only else None)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+
+
+def _read_sharded(folder: Path, keys: set[str] | None) -> dict:
+    """Consolidate a torch.distributed.checkpoint folder in one process (as Lightning's
+    ``_load_distributed_checkpoint`` does, plus a key filter), with its ``meta.pt``."""
+    from torch.distributed.checkpoint import FileSystemReader
+    from torch.distributed.checkpoint.format_utils import _EmptyStateDictLoadPlanner
+    from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
+
+    checkpoint: dict = {}
+    _load_state_dict(checkpoint, storage_reader=FileSystemReader(folder),
+                     planner=_EmptyStateDictLoadPlanner(keys=keys), no_dist=True)
+    meta = folder / "meta.pt"  # hyper-parameters, loop state: what is not sharded
+    if meta.is_file():
+        checkpoint.update(torch.load(meta, map_location="cpu", weights_only=True))
+    return checkpoint
 
 
 def model_state_dict(checkpoint: dict) -> dict[str, torch.Tensor]:
@@ -49,20 +71,28 @@ def lm_config_from(checkpoint: dict) -> ModelConfig:
     return ModelConfig(**hparams["lm"])
 
 
-def export(ckpt: str | Path, out: str | Path) -> Path:
-    checkpoint = load_checkpoint(ckpt)
-    cfg = lm_config_from(checkpoint)
-    tokenizer = build_tokenizer(cfg)
-    model = build_model(cfg, tokenizer)
+def plain_weights(checkpoint: dict, source: str) -> dict[str, torch.Tensor]:
+    """The checkpoint's model weights under plain Hugging Face names: LoRA adapters of a
+    peft checkpoint are merged into the base weights (the next stage starts from them)."""
     state = model_state_dict(checkpoint)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    # Tied output heads are saved once; anything else missing means a different architecture.
-    missing = [k for k in missing if not (k == "lm_head.weight" and model.config.tie_word_embeddings)]
-    if missing or unexpected:
-        raise ValueError(
-            f"checkpoint {ckpt} does not match {cfg.name_or_path}: "
-            f"missing {missing[:5]}, unexpected {unexpected[:5]}"
-        )
+    if not is_peft_state(state):
+        return state
+    cfg = lm_config_from(checkpoint)
+    if cfg.lora is None:
+        raise ValueError(f"{source}: holds LoRA adapters but its hyper_parameters['lm'] has no lora settings")
+    model = build_model(cfg, build_tokenizer(cfg))
+    load_weights(model, state, source, target=f"lm.name_or_path={cfg.name_or_path!r} with lora")
+    return model.merge_and_unload().state_dict()
+
+
+def export(ckpt: str | Path, out: str | Path) -> Path:
+    checkpoint = load_checkpoint(ckpt, model_only=True)
+    cfg = lm_config_from(checkpoint)
+    weights = plain_weights(checkpoint, str(ckpt))
+    # The exported folder is a plain model: adapters merged, no activation checkpointing.
+    plain = replace(cfg, lora=None, gradient_checkpointing=False)
+    tokenizer = build_tokenizer(plain)
+    model = build_model(plain, tokenizer, weights=weights, weights_source=str(ckpt))
     out = Path(out)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

@@ -10,13 +10,19 @@ from lightning.fabric.utilities.throughput import get_available_flops
 
 
 def flops_per_token(model: torch.nn.Module, seq_len: int) -> float:
-    """Training FLOPs per token: 6 per non-embedding parameter (forward + backward)
-    plus attention scores, 12 * layers * hidden * context (the PaLM appendix estimate)."""
+    """Training FLOPs per token: 6 per parameter used in a matmul (forward + backward)
+    plus attention scores, 12 * layers * hidden * context (the PaLM appendix estimate).
+
+    The input embedding is a lookup, not a matmul, so it is left out; but a tied output
+    head reuses that matrix in a real matmul (vocab x hidden per token), so it counts."""
     config = model.config
     n_params = sum(p.numel() for p in model.parameters())
-    n_embed = model.get_input_embeddings().weight.numel()
+    embed = model.get_input_embeddings().weight
+    head = model.get_output_embeddings()
+    tied = head is not None and head.weight is embed
+    n_matmul = n_params if tied else n_params - embed.numel()
     layers, hidden = config.num_hidden_layers, config.hidden_size
-    return 6.0 * (n_params - n_embed) + 12.0 * layers * hidden * seq_len
+    return 6.0 * n_matmul + 12.0 * layers * hidden * seq_len
 
 
 class ThroughputMonitor(L.Callback):

@@ -107,6 +107,15 @@ def build_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
     return load_tokenizer(cfg.tokenizer_source(), add_chem_tokens=cfg.add_chem_tokens)
 
 
+def enable_activation_checkpointing(model: PreTrainedModel) -> None:
+    """Recompute each decoder layer in backward; non-reentrant, so frozen inputs (LoRA) work."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x name
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
 def build_model(
     cfg: ModelConfig,
     tokenizer: PreTrainedTokenizerBase,
@@ -138,6 +147,9 @@ def build_model(
         model = AutoModelForCausalLM.from_pretrained(
             folder, attn_implementation=attn, dtype=dtype, trust_remote_code=False, **quantize
         )
+        # from_pretrained returns eval mode and Lightning (>= 2.2) keeps submodules' modes:
+        # in eval mode HF silently skips activation checkpointing (and dropout).
+        model.train()
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         # New rows start at the mean embedding so added tags do not perturb the model.
         model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64, mean_resizing=True)
@@ -147,7 +159,7 @@ def build_model(
     if weights is not None:
         load_weights(model, weights, weights_source, target=f"lm.name_or_path={cfg.name_or_path!r}")
     if cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_activation_checkpointing(model)
     if cfg.lora is not None:
         model = apply_lora(model, cfg.lora, cfg.gradient_checkpointing)
     n_params = sum(p.numel() for p in model.parameters())

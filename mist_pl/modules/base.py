@@ -1,4 +1,5 @@
-"""What every training stage shares: model construction and sharding, optimizer and
+"""What every training stage shares: model construction (optionally from a previous
+stage's checkpoint) and sharding, start-up checks against the data, optimizer and
 schedule, gradient clipping that also works on sharded parameters, and the guard that
 skips non-finite losses instead of letting them poison the weights.
 """
@@ -6,6 +7,7 @@ skips non-finite losses instead of letting them poison the weights.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import torch
 
 from mist_pl.models.factory import ModelConfig, build_model, build_tokenizer
 from mist_pl.models.sharding import apply_fsdp2
+from mist_pl.modules.checks import check_data_size, check_qlora_device, check_seq_len
 from mist_pl.modules.optim import OptimConfig, build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,10 @@ class LMModule(L.LightningModule):
         optim: optimizer and learning-rate schedule (see :class:`OptimConfig`).
         max_bad_steps: after this many consecutive steps with a NaN/Inf loss the run saves
             a checkpoint and stops; single bad steps are skipped and reported.
+        init_from_ckpt: start from the model weights of a Lightning checkpoint (file or
+            sharded folder) of an earlier stage, e.g. CPT -> SFT. Weights only: optimizer,
+            schedule, step and data position start fresh (use ``--ckpt_path`` to resume a
+            run instead). LoRA adapters in it are merged first.
     """
 
     def __init__(
@@ -41,13 +48,17 @@ class LMModule(L.LightningModule):
         lm: ModelConfig = ModelConfig(),
         optim: OptimConfig = OptimConfig(),
         max_bad_steps: int = 5,
+        init_from_ckpt: str | None = None,
     ) -> None:
         super().__init__()
         self.lm_config = as_config(ModelConfig, lm)
         self.optim_config = as_config(OptimConfig, optim)
         if max_bad_steps < 1:
             raise ValueError(f"max_bad_steps={max_bad_steps!r} must be at least 1")
+        if init_from_ckpt is not None and not Path(init_from_ckpt).exists():
+            raise FileNotFoundError(f"init_from_ckpt={init_from_ckpt!r} does not exist")
         self.max_bad_steps = max_bad_steps
+        self.init_from_ckpt = init_from_ckpt
         self.bad_steps = 0
         self.tokenizer = build_tokenizer(self.lm_config)
         self.model: torch.nn.Module | None = None
@@ -63,12 +74,41 @@ class LMModule(L.LightningModule):
             "lm": asdict(self.lm_config),
             "optim": asdict(self.optim_config),
             "max_bad_steps": self.max_bad_steps,
+            "init_from_ckpt": self.init_from_ckpt,
         }
 
+    # -- start-up checks ----------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        # Lightning has set up the data module by now, and no weight is allocated yet.
+        trainer = self._trainer
+        datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
+        if datamodule is not None:
+            check_seq_len(datamodule, self.lm_config, self.model)
+            if stage == "fit":
+                check_data_size(datamodule, self._data_parallel_size())
+        if trainer is not None:
+            check_qlora_device(self.lm_config, trainer.strategy.root_device.type, self.device_mesh is not None)
+
+    def _data_parallel_size(self) -> int:
+        kwargs = getattr(self.trainer.strategy, "distributed_sampler_kwargs", None) or {}
+        return int(kwargs.get("num_replicas") or 1)
+
     # -- model ------------------------------------------------------------------------
+    def build_lm(self) -> torch.nn.Module:
+        """The model, with the weights of ``init_from_ckpt`` when set."""
+        weights = None
+        if self.init_from_ckpt is not None:
+            from mist_pl.export import load_checkpoint, plain_weights
+
+            log.info("initializing weights from %s", self.init_from_ckpt)
+            checkpoint = load_checkpoint(self.init_from_ckpt, model_only=True)
+            weights = plain_weights(checkpoint, self.init_from_ckpt)
+        return build_model(self.lm_config, self.tokenizer, weights=weights,
+                           weights_source=f"init_from_ckpt={self.init_from_ckpt!r}")
+
     def configure_model(self) -> None:
         if self.model is None:
-            self.model = build_model(self.lm_config, self.tokenizer)
+            self.model = self.build_lm()
         if self.device_mesh is not None and not self._sharded:
             precision = str(getattr(self._trainer, "precision", "")) if self._trainer else ""
             param_dtype = torch.bfloat16 if precision.startswith("bf16") else None
@@ -104,11 +144,9 @@ class LMModule(L.LightningModule):
             self.bad_steps = 0
             return loss
         self.bad_steps += 1
-        origin = batch.get("source_ids")
-        origin = f", sources {origin.tolist()}" if isinstance(origin, torch.Tensor) else ""
         log.warning(
             "non-finite loss at global step %d (batch %d%s): step skipped (%d/%d in a row)",
-            self.global_step, batch_idx, origin, self.bad_steps, self.max_bad_steps,
+            self.global_step, batch_idx, self._batch_origin(batch), self.bad_steps, self.max_bad_steps,
         )
         self.log("train/skipped_steps", float(self.bad_steps))
         if self.bad_steps >= self.max_bad_steps:
@@ -118,4 +156,19 @@ class LMModule(L.LightningModule):
             self.trainer.save_checkpoint(path)
             log.error("%d consecutive non-finite losses: saved %s and stopping", self.bad_steps, path)
             self.trainer.should_stop = True
+        # Lightning would add a generic "training_step returned None" warning to ours.
+        warnings.filterwarnings("ignore", message=".*`training_step` returned `None`")
         return None
+
+    def _batch_origin(self, batch: dict) -> str:
+        """Where a batch came from, so a bad sample can be found: stream positions and sources."""
+        parts = []
+        samples = batch.get("sample_index")
+        if isinstance(samples, torch.Tensor):
+            parts.append(f"samples {samples.tolist()}")
+        sources = batch.get("source_ids")
+        if isinstance(sources, torch.Tensor):
+            names = getattr(getattr(self._trainer, "datamodule", None), "source_names", None)
+            ids = sources.flatten().tolist()
+            parts.append(f"sources {[names[i] for i in ids] if names else ids}")
+        return "; " + ", ".join(parts) if parts else ""

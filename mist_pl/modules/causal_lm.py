@@ -23,8 +23,9 @@ class CausalLMModule(LMModule):
         lm: ModelConfig = ModelConfig(),
         optim: OptimConfig = OptimConfig(),
         max_bad_steps: int = 5,
+        init_from_ckpt: str | None = None,
     ) -> None:
-        super().__init__(lm=lm, optim=optim, max_bad_steps=max_bad_steps)
+        super().__init__(lm=lm, optim=optim, max_bad_steps=max_bad_steps, init_from_ckpt=init_from_ckpt)
         self.save_hyperparameters(self.hparams_dict())
 
     def forward(self, input_ids, labels=None, position_ids=None, attention_mask=None):

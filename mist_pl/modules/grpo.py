@@ -71,8 +71,9 @@ class GRPOModule(LMModule):
         rewards: list[RewardSpec] | None = None,
         sample_rows: int = 16,
         max_bad_steps: int = 5,
+        init_from_ckpt: str | None = None,
     ) -> None:
-        super().__init__(lm=lm, optim=optim, max_bad_steps=max_bad_steps)
+        super().__init__(lm=lm, optim=optim, max_bad_steps=max_bad_steps, init_from_ckpt=init_from_ckpt)
         self.automatic_optimization = False
         self.grpo = as_config(GRPOConfig, grpo)
         self.sampling = as_config(SamplingConfig, sampling)
@@ -97,7 +98,7 @@ class GRPOModule(LMModule):
     # -- models ---------------------------------------------------------------------------
     def configure_model(self) -> None:
         if self.model is None:
-            self.model = build_model(self.lm_config, self.tokenizer)
+            self.model = self.build_lm()  # with init_from_ckpt's weights, so the reference gets them too
         if self.grpo.beta > 0 and self.reference is None:
             # A second copy of the starting weights; never trained, only refreshed.
             self.reference = build_model(self.lm_config, self.tokenizer)

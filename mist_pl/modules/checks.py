@@ -1,0 +1,81 @@
+"""Start-up checks where the model and the data meet, run in ``LMModule.setup``.
+
+Each one turns a failure that would otherwise surface minutes later (an index error deep
+in RoPE, a run that repeats the same three rows forever, a bitsandbytes kernel missing on
+CPU) into an error that names the settings to change.
+"""
+
+from __future__ import annotations
+
+from mist_pl.models.factory import ModelConfig, max_positions
+
+# How data modules name their sequence length (MixtureDataModule: seq_len).
+SEQ_LEN_ATTRS = ("seq_len", "max_length", "max_seq_len")
+
+
+class DataModelMismatchError(ValueError):
+    """The data module's settings do not fit the model or the trainer."""
+
+
+def data_seq_len(datamodule) -> tuple[str, int] | None:
+    for name in SEQ_LEN_ATTRS:
+        value = getattr(datamodule, name, None)
+        if isinstance(value, int):
+            return name, value
+    return None
+
+
+def check_seq_len(datamodule, lm: ModelConfig, model=None) -> None:
+    """``data.seq_len`` must not exceed the model's ``max_position_embeddings``."""
+    found = data_seq_len(datamodule)
+    if found is None:
+        return
+    name, seq_len = found
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None) or max_positions(lm)
+    if limit is not None and seq_len > limit:
+        raise DataModelMismatchError(
+            f"data.{name}={seq_len} is longer than the model's max_position_embeddings={limit} "
+            f"(lm.name_or_path={lm.name_or_path!r}): lower data.{name} or use a model with a longer context"
+        )
+
+
+def check_data_size(datamodule, data_parallel_size: int) -> None:
+    """The training data must fill at least one global batch; fewer distinct tokens (or
+    examples) means every step trains on the same few rows, which is never intended."""
+    batch_size = getattr(datamodule, "batch_size", None)
+    if not isinstance(batch_size, int):
+        return
+    stats = getattr(datamodule, "source_stats", None)  # MixtureDataModule: tokens per source
+    found = data_seq_len(datamodule)
+    if stats and found is not None:
+        tokens = sum(int(getattr(s, "tokens", 0)) for s in stats.values())
+        needed = found[1] * batch_size * data_parallel_size
+        if tokens < needed:
+            raise DataModelMismatchError(
+                f"the training data holds {tokens} tokens, fewer than one global batch of "
+                f"data.{found[0]}={found[1]} x data.batch_size={batch_size} x {data_parallel_size} "
+                f"data-parallel rank(s) = {needed} tokens: add data, or lower seq_len / batch_size"
+            )
+        return
+    dataset = getattr(datamodule, "train_dataset", None)
+    if dataset is not None and hasattr(dataset, "__len__"):
+        needed = batch_size * data_parallel_size
+        if len(dataset) == 0 or len(dataset) < needed:
+            raise DataModelMismatchError(
+                f"the training set has {len(dataset)} examples, fewer than one global batch of "
+                f"data.batch_size={batch_size} x {data_parallel_size} data-parallel rank(s) = {needed}"
+            )
+
+
+def check_qlora_device(lm: ModelConfig, device_type: str, sharded: bool) -> None:
+    lora = lm.lora
+    if lora is None or not lora.quantize_4bit:
+        return
+    if device_type != "cuda":
+        raise RuntimeError(
+            f"lm.lora.quantize_4bit=true (QLoRA) needs a CUDA GPU, but the trainer runs on {device_type}: "
+            "set trainer.accelerator: gpu, or quantize_4bit: false for plain LoRA"
+        )
+    if sharded:
+        raise ValueError("lm.lora.quantize_4bit=true cannot be combined with FSDP sharding "
+                         "(ModelParallelStrategy): QLoRA is for a single GPU")
