@@ -17,6 +17,13 @@ Writes into ``DIR`` (``DIR/<task>`` for each task with ``--task all``):
 ``$MIST_DEMO_DATA`` or ``../shared/data/mist-demo``) and needs nothing else;
 ``--source raw`` reads what ``python -m mist_pl.tasks.fetch`` extracted. Splits are
 hash-based and leak-free (:mod:`mist_pl.tasks.splits`); ``--seed`` salts them.
+
+``--fill-thin-classes N`` (rxn_naming, off by default) tops up every class with fewer
+than N examples after ``--cap-per-class`` to N with curated RDKit templates applied to
+real molecules shipped with RDKit (:mod:`mist_pl.tasks.data.template_fill`). Those rows
+carry ``synthetic: true`` and ``origin: template:<name>|...``; the summary counts them
+per class (``fill_thin_classes``) and per split (``synthetic``). Off by default so a
+build is real data unless asked; N at or below the cap keeps classes balanced.
 """
 
 from __future__ import annotations
@@ -89,10 +96,13 @@ def build_task(task_name: str, out: Path, source: str, options, with_sft: bool =
     task = get_task(task_name)
     tally = Tally()
     examples = source_examples(task_name, source, options, tally)
-    read = len(examples)
+    summary: dict = {"task": task_name, "source": source, "seed": options.seed, "fractions": list(options.fractions)}
+    fill_target = getattr(options, "fill_thin_classes", 0) or 0
+    if task_name == "rxn_naming" and fill_target > 0:
+        examples = examples + _fill(examples, fill_target, options, summary)
+    summary["examples_before_split"] = len(examples)
     splits = split_examples(task_name, examples, options.seed, options.fractions, tally)
     out.mkdir(parents=True, exist_ok=True)
-    summary: dict = {"task": task_name, "source": source, "seed": options.seed, "fractions": list(options.fractions), "examples_before_split": read}
     sft_tallies = {}
     for name in SPLITS:
         rows = splits[name]
@@ -109,6 +119,10 @@ def build_task(task_name: str, out: Path, source: str, options, with_sft: bool =
     summary.update(tally.as_dict())
     if with_sft:
         summary["sft"] = sft_tallies
+    if "fill_thin_classes" in summary:
+        from mist_pl.tasks.data.template_fill import synthetic_counts
+
+        summary["synthetic"] = {name: synthetic_counts(splits[name]) for name in SPLITS}
     labels = {name: _labels(task_name, splits[name]) for name in SPLITS}
     if any(v is not None for v in labels.values()):
         summary["labels"] = labels
@@ -121,6 +135,17 @@ def build_task(task_name: str, out: Path, source: str, options, with_sft: bool =
     return summary
 
 
+def _fill(examples: list[dict], target: int, options, summary: dict) -> list[dict]:
+    """Synthetic template reactions for the rxn_naming classes below ``target``."""
+    from mist_pl.tasks.data.reaction_classes import DEFAULT_OXIDATION_POLICY
+    from mist_pl.tasks.data.template_fill import fill_thin_classes, shortfall, synthetic_counts
+
+    policy = getattr(options, "oxidation_policy", DEFAULT_OXIDATION_POLICY)
+    added = fill_thin_classes(examples, target, options.seed, policy)
+    summary["fill_thin_classes"] = {"target": target, "added": synthetic_counts(added), "still_short": shortfall(examples + added, target)}
+    return added
+
+
 def describe(summary: dict) -> str:
     """A few lines for the terminal; summary.json has everything."""
     kept = " / ".join(f"{summary['kept'][name]} {name}" for name in SPLITS)
@@ -130,6 +155,11 @@ def describe(summary: dict) -> str:
     for name, sft in summary.get("sft", {}).items():
         extra = f" (dropped: {sft['dropped']})" if sft["dropped"] else ""
         lines.append(f"  sft_{name}: {sft['kept']}{extra}")
+    if "fill_thin_classes" in summary:
+        fill = summary["fill_thin_classes"]
+        lines.append(f"  synthetic (templates, classes topped up to {fill['target']}): {fill['added']}")
+        if fill["still_short"]:
+            lines.append(f"  still short of {fill['target']}: {fill['still_short']}")
     for name, labels in (summary.get("labels") or {}).items():
         lines.append(f"  {name} labels: {labels}")
     lines.append(f"  {summary['seconds']} s")
@@ -148,6 +178,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--fractions", type=float, nargs=3, default=DEFAULT_FRACTIONS, metavar=("TRAIN", "VALIDATION", "TEST"))
     parser.add_argument("--oxidation", choices=OXIDATION_POLICIES, default=DEFAULT_OXIDATION_POLICY, help="what Schneider/rxn-insight oxidations become")
     parser.add_argument("--cap-per-class", type=int, default=2000, help="rxn_naming: most reactions per class (0: no cap)")
+    parser.add_argument(
+        "--fill-thin-classes", type=int, default=0, metavar="N",
+        help="rxn_naming: top up each class with fewer than N examples to N with template reactions on real molecules, marked synthetic (0: off)",
+    )
     parser.add_argument("--reaction-sources", default="schneider,rxn_insight,orderly", help="comma list of schneider, rxn_insight, orderly, uspto_yields")
     parser.add_argument("--smiles-variants", type=int, default=1, help="canonicalization: random spellings per molecule")
     parser.add_argument("--substitutions", type=int, default=2, help="cond_mat_gen: substituted variants per shipped structure")
@@ -168,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fractions=tuple(args.fractions),
         oxidation_policy=args.oxidation,
         cap_per_class=args.cap_per_class or None,
+        fill_thin_classes=max(args.fill_thin_classes, 0),
         reaction_sources=tuple(s.strip() for s in args.reaction_sources.split(",") if s.strip()),
         smiles_variants=args.smiles_variants,
         substitutions=args.substitutions,

@@ -17,8 +17,10 @@ Modules, one concept each:
 * chemistry decisions: :mod:`.reaction_classes` (Schneider / rxn-insight -> the ten
   MiST classes), :mod:`.reaction_pool` (clean reactions), :mod:`.corruptions` (wrong
   reactions), :mod:`.name_pairs` (OPSIN-confirmed names), :mod:`.rxn_insight_labels`
-  (optional offline relabelling);
+  (optional offline relabelling), :mod:`.templates` (curated reaction templates per
+  class) and :mod:`.template_reactions` (applied to RDKit's shipped molecules);
 * examples: :mod:`.reaction_examples`, :mod:`.raw_examples`, :mod:`.fixture_examples`,
-  :mod:`.class_sample` (the small class sample shipped in ``samples/``);
+  :mod:`.class_sample` (the small class sample shipped in ``samples/``),
+  :mod:`.template_fill` (synthetic top-up of thin rxn_naming classes);
 * bookkeeping: :mod:`.tally` (kept / dropped, and why).
 """

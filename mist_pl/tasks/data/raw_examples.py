@@ -39,6 +39,7 @@ class RawOptions:
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     oxidation_policy: str = DEFAULT_OXIDATION_POLICY
     cap_per_class: int | None = 2000
+    fill_thin_classes: int = 0  # rxn_naming: top classes up to N with synthetic template reactions
     reaction_sources: tuple[str, ...] = DEFAULT_REACTION_SOURCES
     smiles_variants: int = 1  # random spellings per molecule for canonicalization
     substitutions: int = 2  # substituted variants per shipped structure
