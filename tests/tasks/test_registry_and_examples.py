@@ -19,6 +19,7 @@ FIXTURES = {
     "rxn_mcq": "reactions/rxn_inversion_sample.csv",
     "rxn_true_false": "reactions/rxn_truefalse_sample.csv",
     "cond_mat_gen": "crystalrelax_tiny/tgt-train.txt",
+    "crystal_relax": "crystalrelax_tiny/src-train.txt",  # optional task; bad answers never reach CHGNet
 }
 
 
