@@ -13,6 +13,10 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.cli import LightningCLI
 
+from mist_pl.callbacks.preemption import PreemptionCheckpoint
+from mist_pl.callbacks.step_seed import StepSeed
+from mist_pl.checkpoints.resume import explained_restore, prepare_resume
+
 TRAINER_DEFAULTS = {
     "logger": {
         "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
@@ -22,6 +26,28 @@ TRAINER_DEFAULTS = {
 
 
 class MistCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser) -> None:
+        # Always-on callbacks for exact resume (configurable under these keys): checkpoint
+        # at a step boundary on SIGTERM / SLURM's pre-timeout signal; per-step seeding.
+        parser.add_lightning_class_args(PreemptionCheckpoint, "preemption")
+        parser.add_lightning_class_args(StepSeed, "step_seed")
+
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI would replace the configured model with the checkpoint's stored
+        # hyper-parameters, silently ignoring e.g. --model.lm.name_or_path, after a full
+        # (not memory-mapped) torch.load of the checkpoint on every rank. Here the config
+        # is what runs; before_fit checks that the checkpoint fits it and names differences.
+        return
+
+    def before_fit(self) -> None:
+        """``--ckpt_path last`` -> the newest complete checkpoint; check it fits the model."""
+        config = self.config_init[self.subcommand]
+        config["ckpt_path"] = prepare_resume(self.trainer, self.model, config.get("ckpt_path"))
+
+    def fit(self, model, **kwargs) -> None:
+        with explained_restore(model, kwargs.get("ckpt_path")):
+            self.trainer.fit(model, **kwargs)
+
     def after_fit(self) -> None:
         """Tell the user where the results of the run are."""
         trainer = self.trainer

@@ -1,0 +1,38 @@
+"""The two resume checks the CLI runs around ``trainer.fit`` (see :mod:`mist_pl.cli`)."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import lightning as L
+
+from mist_pl.checkpoints.compat import CheckpointMismatchError, check_before_resume, explain_restore_failure
+from mist_pl.checkpoints.location import checkpoint_dir
+from mist_pl.checkpoints.resolve import resolve_ckpt_path
+
+
+def prepare_resume(trainer: L.Trainer, module: L.LightningModule, ckpt_path: str | None) -> str | None:
+    """Resolve ``last`` to the newest complete checkpoint, check a named one, and compare
+    the checkpoint's module class and model settings with this run's."""
+    folder = checkpoint_dir(trainer) if ckpt_path == "last" else Path(".")
+    path = resolve_ckpt_path(ckpt_path, folder)
+    if path is not None and Path(path).exists():
+        check_before_resume(path, dict(module.hparams))
+    return path
+
+
+@contextlib.contextmanager
+def explained_restore(module: L.LightningModule, ckpt_path: str | None):
+    """Re-raise a failure of a resumed run as :class:`CheckpointMismatchError` naming the
+    differing parameter shapes, when that is what went wrong."""
+    try:
+        yield
+    except CheckpointMismatchError:
+        raise
+    except Exception as error:
+        if ckpt_path and Path(ckpt_path).exists() and any(True for _ in module.parameters()):
+            explained = explain_restore_failure(ckpt_path, module, dict(module.hparams))
+            if explained is not None:
+                raise explained from error
+        raise
