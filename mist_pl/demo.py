@@ -1,19 +1,46 @@
 """The tiny end-to-end MiST pipeline behind ``make demo``.
 
-Each stage is an ordinary LightningCLI run of a config under ``conf/tiny/`` (the same
-command a user types), and passes its exported model folder to the next stage through
-``--model.lm.name_or_path``. Everything lands under ``runs/demo/``.
+Stages, each timed and shown in one progress bar::
+
+    tasks             build rxn_naming / cond_mat_gen splits + SFT traces from the shipped fixtures
+    measure base      SCS d, LS_d on rxn_naming, greedy top-1 per task of the random-init tiny model
+    cpt               conf/tiny/cpt.yaml on the offline chemistry mix
+    measure cpt
+    sft               conf/tiny/sft.yaml on the task traces (+ the shipped auxiliary tasks)
+    measure sft
+    grpo_rxn_naming   conf/tiny/grpo_rxn_naming.yaml
+    grpo_cond_mat_gen conf/tiny/grpo_cond_mat_gen.yaml
+    measure grpo
+
+Each training stage is an ordinary LightningCLI run of a config under ``conf/tiny/``
+(the same command a user types) and passes its exported model folder to the next stage
+through ``--model.lm.name_or_path``. The "measure" stages use the Python APIs of
+:mod:`mist_pl.diagnostics` and :mod:`mist_pl.eval` on the test splits. Everything lands
+under ``runs/demo/``; the run ends with a table of the measurements and the TensorBoard
+command.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import math
+import os
+import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+TASKS = ("rxn_naming", "cond_mat_gen")
+TABLE_COLUMNS = (
+    ("scs_d", "SCS d"),
+    ("ls_d_rxn_naming", "LS_d rxn_naming"),
+    ("top1_rxn_naming", "top-1 rxn_naming"),
+    ("top1_cond_mat_gen", "top-1 cond_mat_gen"),
+)
 
 
 @dataclass
@@ -23,12 +50,77 @@ class Stage:
     overrides: tuple[str, ...] = ()
 
 
-STAGES = [
-    Stage("cpt", "conf/tiny/cpt.yaml"),
-]
+@dataclass
+class Budget:
+    """Sizes of the demo (6-11.5 min measured on a shared 2-core CPU); ``--quick`` ~3.5 min."""
+
+    cpt_steps: int = 150   # multiples of 50: the configs checkpoint every 50 steps
+    sft_steps: int = 100
+    grpo_rxn_steps: int = 12
+    grpo_cmg_steps: int = 6
+    scs_molecules: int = 150
+    ls_examples: int = 40
+    eval_examples: int = 19
+    eval_max_new_tokens: int = 224
+
+    @classmethod
+    def quick(cls) -> Budget:
+        return cls(cpt_steps=50, sft_steps=50, grpo_rxn_steps=6, grpo_cmg_steps=2, scs_molecules=100,
+                   ls_examples=19, eval_examples=8, eval_max_new_tokens=224)
 
 
-def run_stage(stage: Stage, out_dir: Path, init_from: Path | None) -> Path:
+@dataclass
+class Timing:
+    name: str
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class Demo:
+    out: Path
+    budget: Budget
+    rows: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    timings: list[Timing] = field(default_factory=list)
+
+    @property
+    def tasks_dir(self) -> Path:
+        return self.out / "tasks"
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def build_tasks(out: Path) -> None:
+    """Task splits + SFT traces from the fixtures shipped with the package."""
+    from mist_pl.tasks.build import main as build
+
+    for task in TASKS:
+        if build(["--task", task, "--out", str(out / task), "--source", "fixtures"]) != 0:
+            raise RuntimeError(f"building the {task} task data failed")
+
+
+def sft_mixture(tasks_dir: Path, path: Path) -> Path:
+    """The SFT mixture of the demo: conf/data/sft_tiny.yaml with the shipped rxn_naming
+    examples replaced by the leak-free train traces of ``tasks_dir`` (the test split is
+    what the demo evaluates) plus the cond_mat_gen traces."""
+    import yaml
+
+    mixture = yaml.safe_load((REPO / "conf/data/sft_tiny.yaml").read_text())
+    mixture["name"] = "sft_demo"
+    mixture["output_dir"] = str(path.parent / "prepared_sft")
+    sources = [s for s in mixture["sources"] if s["name"] != "rxn_naming"]
+    for task, weight in (("rxn_naming", 0.35), ("cond_mat_gen", 0.1)):
+        sources.insert(0, {"name": f"{task}_traces", "format": "jsonl",
+                           "path": str((tasks_dir / task / "sft_train.jsonl").resolve()),
+                           "transform": {"kind": "chat"}, "weight": weight})
+    mixture["sources"] = sources
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(mixture, sort_keys=False))
+    return path
+
+
+def fit_stage(stage: Stage, out_dir: Path, init_from: Path | None) -> Path:
     """Fit one stage; export its last checkpoint to a Hugging Face folder and return it."""
     from mist_pl.cli import main
     from mist_pl.export import export
@@ -38,32 +130,188 @@ def run_stage(stage: Stage, out_dir: Path, init_from: Path | None) -> Path:
         "--config", str(REPO / stage.config),
         "--trainer.logger.init_args.save_dir", str(out_dir),
         "--trainer.logger.init_args.name", stage.name,
+        "--trainer.enable_progress_bar", "false",  # the demo's own bar shows the stages
+        "--trainer.enable_model_summary", "false",
         *stage.overrides,
     ]
     if init_from is not None:
         args += ["--model.lm.name_or_path", str(init_from)]
-    cli = main(args)
+    argv, sys.argv = sys.argv, sys.argv[:1]  # LightningCLI warns when sys.argv has the demo's own flags
+    try:
+        cli = main(args)
+    finally:
+        sys.argv = argv
     ckpt = cli.trainer.checkpoint_callback.last_model_path or cli.trainer.checkpoint_callback.best_model_path
     return export(ckpt, out_dir / stage.name / "hf")
 
 
+def measure(model_name: str, tasks_dir: Path, budget: Budget, out: Path) -> dict[str, float | None]:
+    """SCS d, LS_d on rxn_naming and greedy top-1 per task (test splits) of one model."""
+    import torch
+
+    from mist_pl.diagnostics.suite import DiagnosticOptions, prepare_inputs, run_diagnostic
+    from mist_pl.eval.evaluate import EvalConfig, evaluate_task
+    from mist_pl.eval.loading import load_model
+    from mist_pl.eval.task_data import load_task_examples
+    from mist_pl.tasks.registry import get_task
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model, tokenizer = load_model(model_name, seed=1234)
+    row: dict[str, float | None] = {}
+    details: dict = {}
+    with torch.inference_mode():
+        scs_options = DiagnosticOptions(limit=budget.scs_molecules, batch_size=16)
+        scs = run_diagnostic("scs", model, tokenizer, prepare_inputs("scs", scs_options), scs_options)
+        row["scs_d"] = scs.summary["metrics"].get("cohens_d")
+        ls_options = DiagnosticOptions(tasks=["rxn_naming"], data=[str(tasks_dir / "rxn_naming" / "test.jsonl")],
+                                       limit=budget.ls_examples, batch_size=8)
+        ls = run_diagnostic("ls_d", model, tokenizer, prepare_inputs("ls_d", ls_options), ls_options)
+        row["ls_d_rxn_naming"] = ls.summary["metrics"]["rxn_naming"].get("cohens_d")
+        details.update(scs=scs.summary["metrics"], ls_d=ls.summary["metrics"])
+        config = EvalConfig(sampled=False, max_new_tokens=budget.eval_max_new_tokens, batch_size=8)
+        for task_name in TASKS:
+            task = get_task(task_name)
+            examples = load_task_examples(task, tasks_dir / task_name / "test.jsonl", budget.eval_examples)
+            result = evaluate_task(model, tokenizer, task, examples, config)
+            row[f"top1_{task_name}"] = result.metrics.get("top1")
+            details[f"eval_{task_name}"] = result.metrics
+            with (out.parent / f"{out.stem}_{task_name}_samples.jsonl").open("w", encoding="utf-8") as handle:
+                for sample in result.samples:
+                    handle.write(json.dumps(sample, ensure_ascii=False, default=str) + "\n")
+    out.write_text(json.dumps({"row": row, "details": details}, indent=2, default=str) + "\n")
+    return row
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def format_value(value: float | None, percent: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{100 * value:.0f}%" if percent else f"{value:+.2f}"
+
+
+def format_table(rows: dict[str, dict[str, float | None]]) -> str:
+    """Rows (stage -> metrics) as a plain-text table; top-1 columns in percent."""
+    headers = ["stage", *(title for _, title in TABLE_COLUMNS)]
+    body = [[stage, *(format_value(metrics.get(key), key.startswith("top1")) for key, _ in TABLE_COLUMNS)]
+            for stage, metrics in rows.items()]
+    widths = [max(len(line[i]) for line in [headers, *body]) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+             for line in [headers, *body]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_timings(timings: Sequence[Timing]) -> str:
+    width = max([len(t.name) for t in timings] + [5])
+    lines = [f"{'stage'.ljust(width)}  seconds  output"]
+    lines += [f"{t.name.ljust(width)}  {t.seconds:7.0f}  {t.detail}" for t in timings]
+    lines.append(f"{'total'.ljust(width)}  {sum(t.seconds for t in timings):7.0f}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- pipeline
+
+
+def plan(demo: Demo) -> list[tuple[str, Callable[[], str]]]:
+    """The ordered (stage name, action) list; each action returns a one-line detail."""
+    b, out, tasks = demo.budget, demo.out, demo.tasks_dir
+    models: dict[str, Path | str] = {"base": "tiny"}
+
+    def measure_step(label: str) -> Callable[[], str]:
+        def act() -> str:
+            target = out / "diagnostics" / f"{label}.json"
+            demo.rows[label] = measure(str(models[label]), tasks, b, target)
+            return str(target)
+        return act
+
+    def fit_step(label: str, stage: Stage, previous: str | None) -> Callable[[], str]:
+        def act() -> str:
+            models[label] = fit_stage(stage, out, Path(models[previous]) if previous else None)
+            return str(models[label])
+        return act
+
+    def tasks_step() -> str:
+        build_tasks(tasks)
+        return str(tasks)
+
+    cpt = Stage("cpt", "conf/tiny/cpt.yaml", (
+        "--trainer.max_steps", str(b.cpt_steps), "--trainer.val_check_interval", str(b.cpt_steps),
+        "--model.init_args.optim.warmup_steps", str(max(1, b.cpt_steps // 10)),
+    ))
+    sft = Stage("sft", "conf/tiny/sft.yaml", (
+        "--data.init_args.mixture", str(out / "sft" / "mixture.yaml"),
+        "--trainer.max_steps", str(b.sft_steps), "--trainer.val_check_interval", str(b.sft_steps),
+        "--model.init_args.optim.warmup_steps", str(max(1, b.sft_steps // 10)),
+    ))
+    grpo_rxn = Stage("grpo_rxn_naming", "conf/tiny/grpo_rxn_naming.yaml", (
+        "--trainer.max_steps", str(b.grpo_rxn_steps),
+        "--data.init_args.train_path", str(tasks / "rxn_naming" / "train.jsonl"),
+    ))
+    grpo_cmg = Stage("grpo_cond_mat_gen", "conf/tiny/grpo_cond_mat_gen.yaml", (
+        "--trainer.max_steps", str(b.grpo_cmg_steps),
+        "--data.init_args.train_path", str(tasks / "cond_mat_gen" / "train.jsonl"),
+    ))
+
+    def sft_act() -> str:
+        sft_mixture(tasks, out / "sft" / "mixture.yaml")
+        return fit_step("sft", sft, "cpt")()
+
+    return [
+        ("tasks", tasks_step),
+        ("measure base", measure_step("base")),
+        ("cpt", fit_step("cpt", cpt, None)),
+        ("measure cpt", measure_step("cpt")),
+        ("sft", sft_act),
+        ("measure sft", measure_step("sft")),
+        ("grpo_rxn_naming", fit_step("grpo_rxn_naming", grpo_rxn, "sft")),
+        ("grpo_cond_mat_gen", fit_step("grpo", grpo_cmg, "grpo_rxn_naming")),
+        ("measure grpo", measure_step("grpo")),
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Run the tiny MiST pipeline end to end.")
+    parser = argparse.ArgumentParser(
+        prog="python -m mist_pl.demo",
+        description="Run the tiny MiST pipeline end to end: task data, CPT, SFT, diagnostics, "
+                    "GRPO on reaction naming and material generation, evaluation.")
     parser.add_argument("--out", default="runs/demo", help="folder for logs, checkpoints and models")
+    parser.add_argument("--quick", action="store_true", help="fewer steps and smaller measurements (~3.5 min instead of 6-11)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: 1, or OMP_NUM_THREADS if set)")
     args = parser.parse_args(argv)
+
+    threads = args.threads or int(os.environ.get("OMP_NUM_THREADS", "1") or 1)
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+    from tqdm.auto import tqdm
+
+    torch.set_num_threads(threads)
     out_dir = Path(args.out).resolve()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    model_dir: Path | None = None
-    timings = []
-    for i, stage in enumerate(STAGES, 1):
-        print(f"\n=== stage {i}/{len(STAGES)}: {stage.name} ({stage.config}) ===", flush=True)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    demo = Demo(out_dir, Budget.quick() if args.quick else Budget())
+    steps = plan(demo)
+    bar = tqdm(steps, desc="demo", unit="stage", dynamic_ncols=True)
+    for name, act in bar:
+        bar.set_description(f"demo: {name}")
+        bar.write(f"=== {name} ===")
         start = time.perf_counter()
-        model_dir = run_stage(stage, out_dir, model_dir)
-        timings.append((stage.name, time.perf_counter() - start, model_dir))
-    print("\nstage        seconds  model folder")
-    for name, seconds, folder in timings:
-        print(f"{name:<12} {seconds:7.0f}  {folder}")
-    print(f"\nTensorBoard: tensorboard --logdir {out_dir}")
+        detail = act()
+        demo.timings.append(Timing(name, time.perf_counter() - start, detail))
+        bar.write(f"    {name}: {demo.timings[-1].seconds:.0f} s")
+    bar.set_description("demo: done")
+    bar.close()
+
+    print("\n" + format_timings(demo.timings))
+    print("\nSCS d: Cohen's d of log-prob, canonical vs corrupted SMILES; LS_d: Cohen's d, gold answer vs distractors;")
+    print("top-1: greedy, test split of runs/demo/tasks (a tiny model: expect small numbers)\n")
+    print(format_table(demo.rows))
+    (out_dir / "results.json").write_text(json.dumps(
+        {"rows": demo.rows, "seconds": {t.name: round(t.seconds, 1) for t in demo.timings}}, indent=2) + "\n")
+    print(f"\nresults: {out_dir / 'results.json'}")
+    print(f"TensorBoard: tensorboard --logdir {out_dir}")
 
 
 if __name__ == "__main__":

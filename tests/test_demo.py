@@ -1,0 +1,56 @@
+"""The demo's helpers (no pipeline run: `make demo` does that)."""
+
+import math
+
+import yaml
+
+from mist_pl import demo
+
+
+def test_format_table_rows_columns_and_missing_values():
+    rows = {
+        "base": {"scs_d": 0.3, "ls_d_rxn_naming": -0.11, "top1_rxn_naming": 0.0, "top1_cond_mat_gen": None},
+        "grpo": {"scs_d": 1.234, "ls_d_rxn_naming": float("nan"), "top1_rxn_naming": 0.25, "top1_cond_mat_gen": 1.0},
+    }
+    lines = demo.format_table(rows).splitlines()
+    assert lines[0].split()[0] == "stage" and "LS_d rxn_naming" in lines[0] and "top-1 cond_mat_gen" in lines[0]
+    assert set(lines[1].replace(" ", "")) == {"-"}
+    assert lines[2].split() == ["base", "+0.30", "-0.11", "0%", "-"]
+    assert lines[3].split() == ["grpo", "+1.23", "-", "25%", "100%"]
+    assert len({len(line) for line in lines}) == 1  # aligned
+
+
+def test_format_value():
+    assert demo.format_value(None) == "-"
+    assert demo.format_value(math.nan) == "-"
+    assert demo.format_value(0.5, percent=True) == "50%"
+
+
+def test_format_timings_total():
+    text = demo.format_timings([demo.Timing("cpt", 61.2, "a"), demo.Timing("sft", 30.0, "b")])
+    assert text.splitlines()[-1].split() == ["total", "91"]
+
+
+def test_quick_budget_is_smaller_and_checkpointed():
+    full, quick = demo.Budget(), demo.Budget.quick()
+    assert quick.cpt_steps <= full.cpt_steps and quick.grpo_rxn_steps <= full.grpo_rxn_steps
+    for budget in (full, quick):  # cpt/sft configs checkpoint every 50 steps
+        assert budget.cpt_steps % 50 == 0 and budget.sft_steps % 50 == 0
+
+
+def test_sft_mixture_uses_task_traces(tmp_path):
+    path = demo.sft_mixture(tmp_path / "tasks", tmp_path / "sft" / "mixture.yaml")
+    mixture = yaml.safe_load(path.read_text())
+    names = [s["name"] for s in mixture["sources"]]
+    assert "rxn_naming" not in names  # the shipped examples overlap the demo's test split
+    assert {"rxn_naming_traces", "cond_mat_gen_traces"} <= set(names)
+    traces = next(s for s in mixture["sources"] if s["name"] == "rxn_naming_traces")
+    assert traces["path"].endswith("rxn_naming/sft_train.jsonl") and traces["transform"] == {"kind": "chat"}
+
+
+def test_help_runs(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        demo.main(["--help"])
+    assert "--quick" in capsys.readouterr().out
