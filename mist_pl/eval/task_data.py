@@ -9,22 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# One table of the files the package ships per task, kept with the SFT corpus that also reads it.
+from mist_pl.data.task_sft import SHIPPED_EXAMPLES as DEFAULT_FILES
 from mist_pl.tasks.registry import Task
-
-_DEMO = Path(__file__).resolve().parents[1] / "data" / "demo_data"
-
-# Tasks whose data the package ships (small fixtures: for smoke runs, not benchmarks).
-DEFAULT_FILES = {
-    "iupac_to_smiles": "CRLLM-PubChem-compounds1M.sample.csv",
-    "canonicalization": "CRLLM-PubChem-compounds1M.sample.csv",
-    "rxn_true_false": "rxn_truefalse_sample.csv",
-    "rxn_mcq": "rxn_inversion_sample.csv",
-}
 
 
 def default_file(task_name: str) -> Path | None:
-    name = DEFAULT_FILES.get(task_name)
-    return None if name is None or not (_DEMO / name).is_file() else _DEMO / name
+    path = DEFAULT_FILES.get(task_name)
+    return path if path is not None and path.is_file() else None
 
 
 def load_task_examples(task: Task, path: str | Path | None = None, limit: int | None = None) -> list[dict]:
