@@ -20,7 +20,7 @@ reward, so they carry no gradient: the quantity mid-stage training should lower)
 Uncertainty: Wilson 95% intervals for top-1 (hits pooled over seeds, as one bigger test
 set), and mean +- t-based 95% CI across seeds for LS and the zero-variance fraction.
 
-    python bench/reproduce_mist.py                       # full run, seeds 0 1 2
+    python bench/reproduce_mist.py                       # full run, seeds 0 1
     python bench/reproduce_mist.py --quick --seeds 0     # tiny model, few steps: a smoke run
 
 Writes ``<out>/results.json``, ``<out>/results.md`` (also printed) and ``<out>/reproduce.png``.
@@ -129,19 +129,43 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str
 
 @dataclass
 class Budget:
+    """Sizes of the SmolLM2 run, chosen so one seed (both arms) takes about an hour on two
+    CPU cores. ``None`` learning rates keep the config's value (the tiny configs' rates are
+    for a random-init 4M model: far too high for a pretrained 135M one)."""
+
     base: str = "smollm2-135m"
-    cpt_steps: int = 100        # multiples of 50: the tiny configs checkpoint every 50 steps
-    sft_steps: int = 100
-    grpo_steps: int = 20        # per GRPO stage (rxn_naming, then cond_mat_gen)
-    ls_examples: int = 40
-    eval_examples: int = 19     # the whole fixture test split
-    ls_pass_examples: int = 12
+    cpt_steps: int = 50         # multiples of 50: the tiny configs checkpoint every 50 steps
+    sft_steps: int = 50
+    grpo_steps: int = 8         # per GRPO stage (rxn_naming, then cond_mat_gen)
+    cpt_seq_len: int | None = 256
+    sft_batch_size: int | None = 1   # rows of 1024 packed tokens (2-5 examples each)
+    grpo_prompts: int | None = 2     # prompts per GRPO step (x G=4 completions)
+    cpt_lr: float | None = 1.0e-4
+    sft_lr: float | None = 1.0e-4
+    grpo_lr: float | None = 5.0e-5
+    ls_examples: int = 12
+    eval_examples: int = 16     # per task, from the test splits
+    ls_pass_examples: int = 8
     eval_max_new_tokens: int = 224
 
     @classmethod
     def quick(cls) -> Budget:
-        return cls(base="tiny", cpt_steps=50, sft_steps=50, grpo_steps=3, ls_examples=12,
+        return cls(base="tiny", cpt_steps=50, sft_steps=50, grpo_steps=3, cpt_seq_len=None, sft_batch_size=None,
+                   grpo_prompts=None, cpt_lr=None, sft_lr=None, grpo_lr=None, ls_examples=12,
                    eval_examples=6, ls_pass_examples=4, eval_max_new_tokens=160)
+
+
+def build_tasks(tasks_dir: Path) -> None:
+    """rxn_naming from the shipped fixtures (as in the demo); cond_mat_gen from pymatgen's
+    shipped structures (``--source raw``, offline), whose test split has 92 requests where the
+    fixtures have 1. Deterministic, so a rerun or a second process reuses the folder."""
+    from mist_pl.tasks.build import main as build
+
+    for task, source in (("rxn_naming", "fixtures"), ("cond_mat_gen", "raw")):
+        if (tasks_dir / task / "test.jsonl").exists() and (tasks_dir / task / "sft_train.jsonl").exists():
+            continue
+        if build(["--task", task, "--out", str(tasks_dir / task), "--source", source]) != 0:
+            raise RuntimeError(f"building the {task} task data failed")
 
 
 # ----------------------------------------------------------------------------- stages
@@ -186,21 +210,34 @@ def measure_model(model: str, tasks_dir: Path, b: Budget, out: Path, seed: int) 
     return result
 
 
+def _opt(flag: str, value) -> tuple[str, ...]:
+    return () if value is None else (flag, str(value))
+
+
 def stages(b: Budget, tasks_dir: Path, seed: int):
     from mist_pl.demo import Stage
 
     seed_flag = ("--seed_everything", str(seed))
+    lr = "--model.init_args.optim.lr"
     cpt = Stage("cpt", "conf/tiny/cpt.yaml", (
         *seed_flag, "--trainer.max_steps", str(b.cpt_steps), "--trainer.val_check_interval", str(b.cpt_steps),
         "--model.init_args.optim.warmup_steps", str(max(1, b.cpt_steps // 10)),
+        *_opt(lr, b.cpt_lr), *_opt("--data.init_args.seq_len", b.cpt_seq_len),
     ))
     sft = Stage("sft", "conf/tiny/sft.yaml", (
         *seed_flag, "--trainer.max_steps", str(b.sft_steps), "--trainer.val_check_interval", str(b.sft_steps),
         "--model.init_args.optim.warmup_steps", str(max(1, b.sft_steps // 10)),
+        *_opt(lr, b.sft_lr), *_opt("--data.init_args.batch_size", b.sft_batch_size),
     ))
     grpo = {task: Stage(f"grpo_{task}", f"conf/tiny/grpo_{task}.yaml", (
         *seed_flag, "--trainer.max_steps", str(b.grpo_steps),
         "--data.init_args.train_path", str(tasks_dir / task / "train.jsonl"),
+        *_opt(lr, b.grpo_lr),
+        # P prompts x G=4 completions, all in one micro-batch; the data batch follows P.
+        *(() if b.grpo_prompts is None else (
+            "--model.init_args.grpo.prompts_per_round", str(b.grpo_prompts),
+            "--model.init_args.grpo.micro_batch_size", str(b.grpo_prompts * GRPO_GROUP_SIZE),
+            "--data.init_args.batch_size", str(b.grpo_prompts))),
     )) for task in TASKS}
     return cpt, sft, grpo
 
@@ -230,10 +267,18 @@ def base_model(name: str, root: Path, seed: int) -> Path:
 
 def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path) -> dict:
     """One arm for one seed: optional CPT+SFT, measure, GRPO per task, measure. Each stage's
-    TensorBoard logs and export land under ``root/seed<seed>/<arm>/``."""
+    TensorBoard logs and export land under ``root/seed<seed>/<arm>/``; the result is saved as
+    ``run.json`` there, and a rerun with the same budget reuses it (an interrupted benchmark
+    restarts at the first unfinished arm)."""
     from mist_pl.demo import fit_stage, sft_mixture
 
     out = root / f"seed{seed}" / arm
+    done = out / "run.json"
+    if done.exists():
+        previous = json.loads(done.read_text())
+        if previous.get("budget") == asdict(b):
+            print(f"[seed {seed} arm {arm}] reusing {done}", flush=True)
+            return previous
     cpt, sft, grpo = stages(b, tasks_dir, seed)
     timings: dict[str, float] = {}
 
@@ -257,8 +302,21 @@ def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path) -> dict
         model = timed(f"grpo_{task}", fit_stage, grpo[task], out, model)
         logs[task] = str(latest_version(out / f"grpo_{task}"))
     after = timed("measure_after", measure_model, str(model), tasks_dir, b, out / "diagnostics" / "after.json", seed)
-    return {"arm": arm, "seed": seed, "before": before, "after": after, "tb_logs": logs,
-            "curves": {task: read_grpo_scalars(Path(logs[task]), task) for task in TASKS}, "seconds": timings}
+    result = {"arm": arm, "seed": seed, "budget": asdict(b), "before": before, "after": after, "tb_logs": logs,
+              "curves": {task: read_grpo_scalars(Path(logs[task]), task) for task in TASKS}, "seconds": timings}
+    done.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return result
+
+
+def finished_runs(root: Path, b: Budget) -> list[dict]:
+    """Every arm finished under ``root`` with this budget: lets two processes (one seed each)
+    share an output folder and either one, or ``--report-only``, report them all."""
+    runs = []
+    for path in sorted(root.glob("seed*/*/run.json")):
+        run = json.loads(path.read_text())
+        if run.get("budget") == asdict(b):
+            runs.append(run)
+    return sorted(runs, key=lambda r: (r["seed"], r["arm"]))
 
 
 def latest_version(stage_dir: Path) -> Path:
@@ -371,14 +429,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     "GRPO. Reports latent solvability before RL, top-1 before/after RL and the zero-variance "
                     "group fraction during RL for rxn_naming and cond_mat_gen, with seeds and 95% CIs.")
     p.add_argument("--out", default="runs/reproduce", help="output folder (default: runs/reproduce)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds; each runs both arms")
-    p.add_argument("--cpt-steps", type=int, default=None, help="CPT steps, arm B (default 100; quick 50)")
-    p.add_argument("--sft-steps", type=int, default=None, help="SFT steps, arm B (default 100; quick 50)")
-    p.add_argument("--grpo-steps", type=int, default=None, help="GRPO steps per task, both arms (default 20; quick 3)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds; each runs both arms (default 0 1)")
+    p.add_argument("--cpt-steps", type=int, default=None, help="CPT steps, arm B (default 50; quick 50)")
+    p.add_argument("--sft-steps", type=int, default=None, help="SFT steps, arm B (default 50; quick 50)")
+    p.add_argument("--grpo-steps", type=int, default=None, help="GRPO steps per task, both arms (default 8; quick 3)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: embedded tiny random-init model instead of SmolLM2, few steps, small evals")
     p.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="arms to run (default both)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: OMP_NUM_THREADS or 1)")
+    p.add_argument("--report-only", action="store_true",
+                   help="run nothing: report every arm already finished under --out with this budget "
+                        "(e.g. after running seeds in parallel processes into one folder)")
     return p.parse_args(argv)
 
 
@@ -388,8 +449,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
-
-    from mist_pl.demo import build_tasks
 
     torch.set_num_threads(threads)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -407,21 +466,21 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     tasks_dir = out / "tasks"
-    build_tasks(tasks_dir)  # deterministic from the fixtures: shared by every seed and arm
-
-    runs = []
     start = time.perf_counter()
-    for seed in args.seeds:
-        for arm in args.arms:
-            runs.append(run_arm(arm, seed, b, out, tasks_dir))
-            # Partial results survive an interrupted hour-long run.
-            (out / "runs.json").write_text(json.dumps(runs, indent=2, default=str) + "\n")
+    if not args.report_only:
+        build_tasks(tasks_dir)  # deterministic: shared by every seed and arm
+        for seed in args.seeds:
+            for arm in args.arms:
+                run_arm(arm, seed, b, out, tasks_dir)  # saved as it finishes: partial results survive
+    runs = finished_runs(out, b)
+    if not runs:
+        raise SystemExit(f"no finished arm under {out} for this budget: nothing to report")
 
     summary = summarize(runs)
     report = format_report(summary, b)
     plot(runs, out / "reproduce.png")
     (out / "results.json").write_text(json.dumps(
-        {"budget": asdict(b), "seeds": args.seeds, "summary": summary, "runs": runs,
+        {"budget": asdict(b), "seeds": sorted({r["seed"] for r in runs}), "summary": summary, "runs": runs,
          "seconds": round(time.perf_counter() - start, 1)}, indent=2, default=str) + "\n")
     (out / "results.md").write_text(report)
     print("\n" + report)

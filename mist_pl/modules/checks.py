@@ -79,3 +79,18 @@ def check_qlora_device(lm: ModelConfig, device_type: str, sharded: bool) -> None
     if sharded:
         raise ValueError("lm.lora.quantize_4bit=true cannot be combined with FSDP sharding "
                          "(ModelParallelStrategy): QLoRA is for a single GPU")
+
+
+def check_rollout_len(max_prompt_tokens: int | None, max_new_tokens: int, lm: ModelConfig, model=None) -> None:
+    """A GRPO rollout is a prompt plus its completion: the longest allowed prompt
+    (``data.max_prompt_tokens``) plus ``sampling.max_new_tokens`` must fit the model's
+    context, or the first long prompt fails mid-generation, minutes into the run."""
+    if not isinstance(max_prompt_tokens, int):
+        return
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None) or max_positions(lm)
+    if limit is not None and max_prompt_tokens + max_new_tokens > limit:
+        raise DataModelMismatchError(
+            f"data.max_prompt_tokens={max_prompt_tokens} + sampling.max_new_tokens={max_new_tokens} = "
+            f"{max_prompt_tokens + max_new_tokens} is longer than the model's max_position_embeddings={limit} "
+            f"(lm.name_or_path={lm.name_or_path!r}): lower one of them"
+        )

@@ -31,6 +31,7 @@ import torch.distributed as dist
 from mist_pl.models.factory import ModelConfig, build_model
 from mist_pl.models.sharding import apply_fsdp2
 from mist_pl.modules.base import LMModule, as_config
+from mist_pl.modules.checks import check_rollout_len
 from mist_pl.modules.optim import OptimConfig
 from mist_pl.rl.advantages import group_advantages
 from mist_pl.rl.config import BatchSizeError, GRPOConfig
@@ -140,6 +141,8 @@ class GRPOModule(LMModule):
                 f"data.batch_size={batch_size} must equal grpo.prompts_per_round={cfg.prompts_per_round} "
                 "(one batch is one generation round); write batch_size: ${model.init_args.grpo.prompts_per_round}"
             )
+        check_rollout_len(getattr(datamodule, "max_prompt_tokens", None), self.sampling.max_new_tokens,
+                          self.lm_config, self.model)
         log.info("GRPO: %s; max_steps counts optimizer steps", cfg.describe())
 
     # -- collectives (no-ops on one process) -------------------------------------------

@@ -211,3 +211,11 @@ def test_several_updates_per_round_with_reference(tmp_path):
 def test_datamodule_batch_size_must_match(tmp_path):
     with pytest.raises(BatchSizeError, match="data.batch_size=3"):
         run_toy(tmp_path, steps=1, batch_size=3)
+
+
+def test_prompt_plus_completion_longer_than_the_context_fails_at_start(tmp_path):
+    # tiny: 2048 positions; default data.max_prompt_tokens=256, so 1900 new tokens overflow
+    from mist_pl.modules.checks import DataModelMismatchError
+
+    with pytest.raises(DataModelMismatchError, match=r"max_prompt_tokens=256 \+ sampling.max_new_tokens=1900"):
+        run_toy(tmp_path, steps=1, sampling={"max_new_tokens": 1900})
