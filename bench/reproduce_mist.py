@@ -373,7 +373,8 @@ def format_report(summary: dict, b: Budget) -> str:
             t = summary[arm][task]
             # n shown with top-1: the fixture test splits are small (cond_mat_gen: 1 per seed),
             # and the reader should see how little a top-1 difference can mean.
-            rows.append([task, ARM_TITLES[arm], fmt_ci(t["ls_before"]),
+            # LS_pass@k is a share of prompts (percent); LS_d an effect size (signed).
+            rows.append([task, ARM_TITLES[arm], fmt_ci(t["ls_before"], percent=task == "cond_mat_gen"),
                          f'{fmt_ci(t["top1_before"], True, "top1")} n={t["top1_before"]["n"]}',
                          f'{fmt_ci(t["top1_after"], True, "top1")} n={t["top1_after"]["n"]}',
                          fmt_ci(t["zero_variance_frac"], True)])
@@ -383,7 +384,9 @@ def format_report(summary: dict, b: Budget) -> str:
         f"GRPO {b.grpo_steps} steps per task (both arms, G={GRPO_GROUP_SIZE}).",
         "LS: rxn_naming LS_d (Cohen's d, gold vs distractor log-prob); cond_mat_gen LS_pass@"
         f"{GRPO_GROUP_SIZE} (sampled, T=0.9). Mean [t-based 95% CI across seeds].",
-        "top-1: greedy, test split, hits pooled over seeds [Wilson 95% CI].",
+        f"top-1: greedy, the first {b.eval_examples} examples of each test split, hits pooled over seeds "
+        "[Wilson 95% CI]. Every seed scores the same examples, so the pooled interval treats seed repeats "
+        "as separate trials: it is narrower than the examples alone support.",
         "zero-var groups: mean over GRPO steps of groups/zero_variance_frac, mean [t 95% CI across seeds].",
     ]
     return markdown_table(headers, rows) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
@@ -395,10 +398,13 @@ def plot(runs: Sequence[dict], path: Path) -> None:
     matplotlib.use("Agg")  # no display on CPU boxes
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(TASKS), 2, figsize=(11, 7), squeeze=False)
+    keys = ("reward", "accuracy", "zero_variance_frac")
+    titles = {"reward": "reward/mean", "accuracy": "train accuracy (top-1)",
+              "zero_variance_frac": "zero-variance groups (no gradient)"}
+    fig, axes = plt.subplots(len(TASKS), len(keys), figsize=(15, 7), squeeze=False)
     colors = {"A": "tab:orange", "B": "tab:blue"}
     for i, task in enumerate(TASKS):
-        for j, key in enumerate(("reward", "accuracy")):
+        for j, key in enumerate(keys):
             ax = axes[i][j]
             for arm in ARMS:
                 curves = [r["curves"][task][key] for r in runs if r["arm"] == arm and r["curves"][task][key]]
@@ -409,8 +415,10 @@ def plot(runs: Sequence[dict], path: Path) -> None:
                     # A dashed: identical curves (both arms stuck at zero reward) stay visible.
                     ax.plot(*zip(*mean), color=colors[arm], linewidth=2, label=ARM_TITLES[arm],
                             linestyle="--" if arm == "A" else "-")
-            ax.set_title(f"GRPO {task}: {'reward/mean' if key == 'reward' else 'train accuracy (top-1)'}")
+            ax.set_title(f"GRPO {task}: {titles[key]}", fontsize=10)
             ax.set_xlabel("optimizer step")
+            if key != "reward":  # shares: a fixed 0-1 axis keeps flat lines from looking like noise
+                ax.set_ylim(-0.05, 1.05)
             ax.grid(alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend()

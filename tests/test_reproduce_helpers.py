@@ -63,3 +63,29 @@ def test_summarize_and_report_shape():
     assert summary["B"]["cond_mat_gen"]["zero_variance_frac"]["lo"] is None  # one seed: no CI
     report = rm.format_report(summary, rm.Budget.quick())
     assert report.count("| rxn_naming |") == 2 and report.count("| cond_mat_gen |") == 2
+
+
+def test_finished_runs_keep_only_this_budget_from_every_seed_folder(tmp_path):
+    import json
+    from dataclasses import asdict
+
+    budget, other = rm.Budget(), rm.Budget(grpo_steps=99)
+    for seed, arm, b in ((1, "A", budget), (0, "B", budget), (0, "A", budget), (2, "A", other)):
+        folder = tmp_path / f"seed{seed}" / arm
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps({"seed": seed, "arm": arm, "budget": asdict(b)}))
+    runs = rm.finished_runs(tmp_path, budget)
+    assert [(r["seed"], r["arm"]) for r in runs] == [(0, "A"), (0, "B"), (1, "A")]
+
+
+def test_stage_overrides_follow_the_budget(tmp_path):
+    cpt, sft, grpo = rm.stages(rm.Budget(), tmp_path, seed=3)
+    assert cpt.overrides[cpt.overrides.index("--model.init_args.optim.lr") + 1] == "0.0001"
+    assert cpt.overrides[cpt.overrides.index("--data.init_args.seq_len") + 1] == "256"
+    g = grpo["rxn_naming"].overrides
+    # P prompts x G completions in one micro-batch, and the data batch follows P
+    assert g[g.index("--model.init_args.grpo.micro_batch_size") + 1] == str(2 * rm.GRPO_GROUP_SIZE)
+    assert g[g.index("--data.init_args.batch_size") + 1] == "2"
+    quick_cpt, _, quick_grpo = rm.stages(rm.Budget.quick(), tmp_path, seed=3)
+    assert "--model.init_args.optim.lr" not in quick_cpt.overrides  # the tiny configs' own rates
+    assert "--data.init_args.batch_size" not in quick_grpo["cond_mat_gen"].overrides
