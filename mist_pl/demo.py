@@ -3,8 +3,9 @@
 Stages, each timed and shown in one progress bar::
 
     tasks             build rxn_naming / cond_mat_gen splits + SFT traces from the shipped fixtures
+    prepare           tokenize the CPT chemistry mix (conf/data/chem_mix_tiny.yaml) into Arrow shards
     measure base      SCS d, LS_d on rxn_naming, greedy top-1 per task of the random-init tiny model
-    cpt               conf/tiny/cpt.yaml on the offline chemistry mix
+    cpt               conf/tiny/cpt.yaml on the prepared shards of that mix
     measure cpt
     sft               conf/tiny/sft.yaml on the task traces (+ the shipped auxiliary tasks)
     measure sft
@@ -118,6 +119,16 @@ def sft_mixture(tasks_dir: Path, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(mixture, sort_keys=False))
     return path
+
+
+def prepare_mix(mixture: Path, out: Path) -> Path:
+    """Tokenize a CPT mixture into shards + manifest (what a cluster run does once, ahead of
+    training); the CPT stage then reads them through ``data.prepared_dir``."""
+    from mist_pl.data.prepare import main as prepare
+
+    if prepare(["--config", str(mixture), "--output-dir", str(out), "--workers", "0", "--no-progress"]) != 0:
+        raise RuntimeError(f"preparing {mixture} failed")
+    return out
 
 
 def fit_stage(stage: Stage, out_dir: Path, init_from: Path | None) -> Path:
@@ -236,9 +247,11 @@ def plan(demo: Demo) -> list[tuple[str, Callable[[], str]]]:
         build_tasks(tasks)
         return str(tasks)
 
+    prepared = out / "prepared" / "chem_mix_tiny"
     cpt = Stage("cpt", "conf/tiny/cpt.yaml", (
         "--trainer.max_steps", str(b.cpt_steps), "--trainer.val_check_interval", str(b.cpt_steps),
         "--model.init_args.optim.warmup_steps", str(max(1, b.cpt_steps // 10)),
+        "--data.init_args.prepared_dir", str(prepared),
     ))
     sft = Stage("sft", "conf/tiny/sft.yaml", (
         "--data.init_args.mixture", str(out / "sft" / "mixture.yaml"),
@@ -260,6 +273,7 @@ def plan(demo: Demo) -> list[tuple[str, Callable[[], str]]]:
 
     return [
         ("tasks", tasks_step),
+        ("prepare", lambda: str(prepare_mix(REPO / "conf/data/chem_mix_tiny.yaml", prepared))),
         ("measure base", measure_step("base")),
         ("cpt", fit_step("cpt", cpt, None)),
         ("measure cpt", measure_step("cpt")),

@@ -54,3 +54,9 @@ def test_help_runs(capsys):
     with pytest.raises(SystemExit):
         demo.main(["--help"])
     assert "--quick" in capsys.readouterr().out
+
+
+def test_pipeline_order_prepares_the_mix_before_cpt(tmp_path):
+    names = [name for name, _ in demo.plan(demo.Demo(tmp_path, demo.Budget.quick()))]
+    assert names == ["tasks", "prepare", "measure base", "cpt", "measure cpt", "sft", "measure sft",
+                     "grpo_rxn_naming", "grpo_cond_mat_gen", "measure grpo"]
