@@ -91,8 +91,10 @@ class MixtureConfig:
         name: name of the mixture (manifest, logs).
         seed: seeds every random choice of the data pipeline (record transforms, the
             mixing schedule, document order); the same seed gives the same batches.
-        tokenizer: tokenizer ``prepare`` uses (built-in name or local folder); the data
-            module uses its own ``tokenizer`` argument when set.
+        tokenizer: tokenizer ``prepare`` uses (built-in name or local folder). In training
+            the data module uses its own ``tokenizer`` argument when set, else the model's
+            tokenizer (a warning names a mismatch), so shards prepared for another model
+            are refused by the manifest check.
         output_dir: where ``prepare`` writes shards and ``manifest.json``.
         tokens_per_epoch: length of one mixture epoch in training tokens when sources have
             weights; by default the number of tokens of all sources together.

@@ -85,7 +85,9 @@ class MixtureDataModule(L.LightningDataModule):
             LightningCLI passes the path through and errors name the file; in Python a
             :class:`MixtureConfig` or a dict is accepted too.
         tokenizer: built-in tokenizer name or local folder (or a tokenizer object in
-            Python); defaults to the mixture's ``tokenizer``.
+            Python). Default: the tokenizer of the model being trained (a module with a
+            ``tokenizer`` attribute, as every mist-pl module has), so data and model can
+            never disagree; without a model, the mixture's ``tokenizer``.
         seq_len: tokens per packed row.
         batch_size: rows per batch on each rank.
         num_workers: dataloader worker processes (batches are identical for any number).
@@ -148,19 +150,41 @@ class MixtureDataModule(L.LightningDataModule):
         self._restored_fingerprint: Optional[str] = None
 
     # ----------------------------------------------------------------- setup
+    def _model_tokenizer(self) -> Optional[PreTrainedTokenizerBase]:
+        """The tokenizer of the module this data module trains, when attached to a trainer."""
+        trainer = getattr(self, "trainer", None)
+        module = getattr(trainer, "lightning_module", None) if trainer is not None else None
+        return getattr(module, "tokenizer", None)
+
+    def _choose_tokenizer(self, cfg: MixtureConfig) -> Union[str, PreTrainedTokenizerBase, None]:
+        """data.tokenizer if set, else the model's, else the mixture's. The mixture file's
+        tokenizer is only a default for use without a model: token ids from another
+        vocabulary would train the model on noise (loss near ln(vocab), silently)."""
+        if self.tokenizer is not None:
+            return self.tokenizer
+        model_tokenizer = self._model_tokenizer()
+        if model_tokenizer is None:
+            return cfg.tokenizer
+        if cfg.tokenizer is not None:
+            named = resolve_tokenizer(cfg.tokenizer, f"{cfg.origin}: tokenizer")
+            if tokenizer_fingerprint(named) != tokenizer_fingerprint(model_tokenizer):
+                log.warning("%s: tokenizer %r is not the model's; using the model's tokenizer (%s, %d tokens)",
+                            cfg.origin, cfg.tokenizer, type(model_tokenizer).__name__, len(model_tokenizer))
+        return model_tokenizer
+
     def prepare_data(self) -> None:
         """With ``prepared_dir``: build missing shards once per node (finished ones are skipped)."""
         if self.prepared_dir:
             from mist_pl.data.prepare import prepare
 
             cfg = load_mixture(self.mixture)
-            prepare(cfg, self.prepared_dir, self.tokenizer or cfg.tokenizer, workers=0)
+            prepare(cfg, self.prepared_dir, self._choose_tokenizer(cfg), workers=0)
 
     def setup(self, stage: Optional[str] = None) -> None:
         if self._mixture is not None:
             return  # fit -> validate/test reuse the same data
         cfg = self.config = load_mixture(self.mixture)
-        tokenizer = self.tokenizer = resolve_tokenizer(self.tokenizer or cfg.tokenizer, f"{cfg.origin}: tokenizer")
+        tokenizer = self.tokenizer = resolve_tokenizer(self._choose_tokenizer(cfg), f"{cfg.origin}: tokenizer")
         check_chat_template(cfg, tokenizer)
         loaded = self._load_prepared(cfg, tokenizer) if self.prepared_dir else self._load_sources(cfg, tokenizer)
         train, val = [], []

@@ -16,7 +16,7 @@ import torch
 
 from mist_pl.models.factory import ModelConfig, build_model, build_tokenizer
 from mist_pl.models.sharding import apply_fsdp2
-from mist_pl.modules.checks import check_data_size, check_qlora_device, check_seq_len
+from mist_pl.modules.checks import check_data_size, check_qlora_device, check_seq_len, check_tokenizer
 from mist_pl.modules.optim import OptimConfig, build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,7 @@ class LMModule(L.LightningModule):
         datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
         if datamodule is not None:
             check_seq_len(datamodule, self.lm_config, self.model)
+            check_tokenizer(datamodule, self.tokenizer, self.lm_config)
             if stage == "fit":
                 check_data_size(datamodule, self._data_parallel_size())
         if trainer is not None:

@@ -94,3 +94,21 @@ def check_rollout_len(max_prompt_tokens: int | None, max_new_tokens: int, lm: Mo
             f"{max_prompt_tokens + max_new_tokens} is longer than the model's max_position_embeddings={limit} "
             f"(lm.name_or_path={lm.name_or_path!r}): lower one of them"
         )
+
+
+def check_tokenizer(datamodule, tokenizer, lm: ModelConfig) -> None:
+    """The data must be tokenized with the model's own vocabulary: ids from another one
+    train the model on noise, and nothing else fails (the loss just sits near ln(vocab))."""
+    data_tokenizer = getattr(datamodule, "tokenizer", None)
+    if data_tokenizer is None or isinstance(data_tokenizer, str) or tokenizer is None:
+        return
+    from mist_pl.data.tokenization import tokenizer_fingerprint
+
+    data_fp, model_fp = tokenizer_fingerprint(data_tokenizer), tokenizer_fingerprint(tokenizer)
+    if data_fp != model_fp:
+        raise DataModelMismatchError(
+            f"data.tokenizer ({type(data_tokenizer).__name__}, {data_fp['vocab_size']} tokens, "
+            f"sha256 {data_fp['sha256']}) is not the tokenizer of lm.name_or_path={lm.name_or_path!r} "
+            f"({model_fp['vocab_size']} tokens, sha256 {model_fp['sha256']}): leave data.tokenizer unset "
+            "to use the model's"
+        )
