@@ -156,16 +156,14 @@ class Budget:
 
 
 def build_tasks(tasks_dir: Path) -> None:
-    """rxn_naming from the shipped fixtures (as in the demo); cond_mat_gen from pymatgen's
-    shipped structures (``--source raw``, offline), whose test split has 92 requests where the
-    fixtures have 1. Deterministic, so a rerun or a second process reuses the folder."""
-    from mist_pl.tasks.build import main as build
+    """The demo's task data (rxn_naming: 19 test reactions; cond_mat_gen from pymatgen's
+    shipped structures: 92 test requests). Deterministic, so a rerun or a second process
+    (one seed each) reuses the folder instead of racing to rewrite it."""
+    from mist_pl.demo import build_tasks as build
 
-    for task, source in (("rxn_naming", "fixtures"), ("cond_mat_gen", "raw")):
-        if (tasks_dir / task / "test.jsonl").exists() and (tasks_dir / task / "sft_train.jsonl").exists():
-            continue
-        if build(["--task", task, "--out", str(tasks_dir / task), "--source", source]) != 0:
-            raise RuntimeError(f"building the {task} task data failed")
+    if all((tasks_dir / t / "test.jsonl").exists() and (tasks_dir / t / "sft_train.jsonl").exists() for t in TASKS):
+        return
+    build(tasks_dir)
 
 
 # ----------------------------------------------------------------------------- stages
@@ -193,7 +191,7 @@ def measure_model(model: str, tasks_dir: Path, b: Budget, out: Path, seed: int) 
 
     row = measure(model, tasks_dir, demo_budget(b), out)
     details = json.loads(out.read_text())["details"]
-    result = {"ls_rxn_naming": row.get("ls_d_rxn_naming")}
+    result = {"ls_rxn_naming": row.get("ls_d_rxn_naming"), "scs_d": row.get("scs_d")}
     for task in TASKS:
         result[f"top1_{task}"] = row.get(f"top1_{task}")
         result[f"n_{task}"] = details.get(f"eval_{task}", {}).get("n_evaluated", 0)
@@ -315,6 +313,10 @@ def finished_runs(root: Path, b: Budget) -> list[dict]:
     for path in sorted(root.glob("seed*/*/run.json")):
         run = json.loads(path.read_text())
         if run.get("budget") == asdict(b):
+            for when in ("before", "after"):  # runs saved before SCS was recorded: read it back
+                diag = path.parent / "diagnostics" / f"{when}.json"
+                if when in run and "scs_d" not in run[when] and diag.exists():
+                    run[when]["scs_d"] = json.loads(diag.read_text())["row"].get("scs_d")
             runs.append(run)
     return sorted(runs, key=lambda r: (r["seed"], r["arm"]))
 
@@ -349,7 +351,8 @@ def summarize(runs: Sequence[dict]) -> dict:
         mine = [r for r in runs if r["arm"] == arm]
         if not mine:
             continue
-        s: dict = {"seeds": [r["seed"] for r in mine]}
+        s: dict = {"seeds": [r["seed"] for r in mine],
+                   "scs_before": mean_ci([r["before"].get("scs_d") for r in mine])}
         for task in TASKS:
             s[task] = {
                 "ls_before": mean_ci([r["before"][f"ls_{task}"] for r in mine]),
@@ -379,11 +382,13 @@ def format_report(summary: dict, b: Budget) -> str:
                          f'{fmt_ci(t["top1_after"], True, "top1")} n={t["top1_after"]["n"]}',
                          fmt_ci(t["zero_variance_frac"], True)])
     seeds = sorted({s for arm in summary.values() for s in arm["seeds"]})
+    scs = ", ".join(f"{ARM_TITLES[a]} {fmt_ci(summary[a]['scs_before'])}" for a in ARMS if a in summary)
     notes = [
         f"Base model: {b.base}; seeds {seeds}; CPT {b.cpt_steps} / SFT {b.sft_steps} steps (arm B), "
         f"GRPO {b.grpo_steps} steps per task (both arms, G={GRPO_GROUP_SIZE}).",
         "LS: rxn_naming LS_d (Cohen's d, gold vs distractor log-prob); cond_mat_gen LS_pass@"
         f"{GRPO_GROUP_SIZE} (sampled, T=0.9). Mean [t-based 95% CI across seeds].",
+        f"SCS d before RL (canonical vs corrupted SMILES, 20 molecules): {scs}.",
         f"top-1: greedy, the first {b.eval_examples} examples of each test split, hits pooled over seeds "
         "[Wilson 95% CI]. Every seed scores the same examples, so the pooled interval treats seed repeats "
         "as separate trials: it is narrower than the examples alone support.",
