@@ -411,7 +411,7 @@ def plot(runs: Sequence[dict], path: Path) -> None:
     for i, task in enumerate(TASKS):
         for j, key in enumerate(keys):
             ax = axes[i][j]
-            for arm in ARMS:
+            for arm in reversed(ARMS):  # B first: A's dashed line stays visible on top of it
                 curves = [r["curves"][task][key] for r in runs if r["arm"] == arm and r["curves"][task][key]]
                 for c in curves:  # individual seeds faint, mean bold: shows the seed spread
                     ax.plot(*zip(*c), color=colors[arm], alpha=0.25, linewidth=1)
