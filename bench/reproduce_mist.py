@@ -1,5 +1,5 @@
 """Reproduce MiST's central claim at small scale: mid-stage training (CPT + SFT) before RL
-makes RL work better. A benchmark, not a test: the default budget takes about an hour on CPU.
+makes RL work better. A benchmark, not a test: about 70 min per seed on 2 CPU cores (both arms).
 
 Two arms start from the same pretrained base (SmolLM2-135M-Instruct, ``smollm2-135m``):
 
