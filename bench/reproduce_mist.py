@@ -272,11 +272,10 @@ def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path) -> dict
 
     out = root / f"seed{seed}" / arm
     done = out / "run.json"
-    if done.exists():
-        previous = json.loads(done.read_text())
-        if previous.get("budget") == asdict(b):
-            print(f"[seed {seed} arm {arm}] reusing {done}", flush=True)
-            return previous
+    previous = load_run(done, b)
+    if previous is not None:
+        print(f"[seed {seed} arm {arm}] reusing {done}", flush=True)
+        return previous
     cpt, sft, grpo = stages(b, tasks_dir, seed)
     timings: dict[str, float] = {}
 
@@ -306,18 +305,18 @@ def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path) -> dict
     return result
 
 
+def load_run(path: Path, b: Budget) -> dict | None:
+    """A saved arm result, or None when it is missing or was run with another budget."""
+    if not path.exists():
+        return None
+    run = json.loads(path.read_text())
+    return run if run.get("budget") == asdict(b) else None
+
+
 def finished_runs(root: Path, b: Budget) -> list[dict]:
     """Every arm finished under ``root`` with this budget: lets two processes (one seed each)
     share an output folder and either one, or ``--report-only``, report them all."""
-    runs = []
-    for path in sorted(root.glob("seed*/*/run.json")):
-        run = json.loads(path.read_text())
-        if run.get("budget") == asdict(b):
-            for when in ("before", "after"):  # runs saved before SCS was recorded: read it back
-                diag = path.parent / "diagnostics" / f"{when}.json"
-                if when in run and "scs_d" not in run[when] and diag.exists():
-                    run[when]["scs_d"] = json.loads(diag.read_text())["row"].get("scs_d")
-            runs.append(run)
+    runs = [run for path in sorted(root.glob("seed*/*/run.json")) if (run := load_run(path, b)) is not None]
     return sorted(runs, key=lambda r: (r["seed"], r["arm"]))
 
 

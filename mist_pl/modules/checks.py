@@ -25,13 +25,19 @@ def data_seq_len(datamodule) -> tuple[str, int] | None:
     return None
 
 
+def context_limit(lm: ModelConfig, model=None) -> int | None:
+    """The model's ``max_position_embeddings``: from the built model when there is one
+    (no file read), else from its config."""
+    return getattr(getattr(model, "config", None), "max_position_embeddings", None) or max_positions(lm)
+
+
 def check_seq_len(datamodule, lm: ModelConfig, model=None) -> None:
     """``data.seq_len`` must not exceed the model's ``max_position_embeddings``."""
     found = data_seq_len(datamodule)
     if found is None:
         return
     name, seq_len = found
-    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None) or max_positions(lm)
+    limit = context_limit(lm, model)
     if limit is not None and seq_len > limit:
         raise DataModelMismatchError(
             f"data.{name}={seq_len} is longer than the model's max_position_embeddings={limit} "
@@ -87,7 +93,7 @@ def check_rollout_len(max_prompt_tokens: int | None, max_new_tokens: int, lm: Mo
     context, or the first long prompt fails mid-generation, minutes into the run."""
     if not isinstance(max_prompt_tokens, int):
         return
-    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None) or max_positions(lm)
+    limit = context_limit(lm, model)
     if limit is not None and max_prompt_tokens + max_new_tokens > limit:
         raise DataModelMismatchError(
             f"data.max_prompt_tokens={max_prompt_tokens} + sampling.max_new_tokens={max_new_tokens} = "
@@ -100,8 +106,8 @@ def check_tokenizer(datamodule, tokenizer, lm: ModelConfig) -> None:
     """The data must be tokenized with the model's own vocabulary: ids from another one
     train the model on noise, and nothing else fails (the loss just sits near ln(vocab))."""
     data_tokenizer = getattr(datamodule, "tokenizer", None)
-    if data_tokenizer is None or isinstance(data_tokenizer, str) or tokenizer is None:
-        return
+    if data_tokenizer is None or data_tokenizer is tokenizer or isinstance(data_tokenizer, str) or tokenizer is None:
+        return  # the default: the data module took the model's own tokenizer
     from mist_pl.data.tokenization import tokenizer_fingerprint
 
     data_fp, model_fp = tokenizer_fingerprint(data_tokenizer), tokenizer_fingerprint(tokenizer)
