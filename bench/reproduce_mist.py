@@ -1,30 +1,44 @@
-"""Reproduce MiST's central claim at small scale: mid-stage training (CPT + SFT) before RL
-makes RL work better. A benchmark, not a test: about 70 min per seed on 2 CPU cores (both arms).
+"""Does mid-stage training make RL work? MiST's central claim at toy scale, three arms.
 
-Two arms start from the same pretrained base (SmolLM2-135M-Instruct, ``smollm2-135m``):
+All arms start from the same pretrained SmolLM2-135M-Instruct (``smollm2-135m``), see the
+same prompts (the assistant turn opens with ``<think>``, tags are the model's own text
+pieces) and run the same GRPO afterwards (reaction naming, then material generation):
 
-    A  base -> GRPO rxn_naming -> GRPO cond_mat_gen
-    B  base -> CPT -> SFT -> GRPO rxn_naming -> GRPO cond_mat_gen   (same GRPO configs and steps)
+    A   base ------------------------------------------> GRPO rxn_naming -> GRPO cond_mat_gen
+    A'  base -> SFT on layout-only traces ----------------> same GRPO
+    B   base -> CPT on the chemistry mix -> SFT on chemistry traces -> same GRPO
 
-For each seed and arm it measures, before RL and after RL, on the test splits:
+A' and B see the same SFT prompts, the same number of examples and steps. B's
+completions are the chemistry traces of :mod:`mist_pl.tasks.traces` (bond changes,
+functional groups, oxidation states) ending in the gold answer; A''s teach only the
+layout: one fixed sentence of reasoning and the answer of *another* example of the same
+task (classes and compositions shuffled), so A' learns to answer in form and the answer
+vocabulary, not which answer fits which question. If B beats A', the chemistry helped;
+if A' beats A, the format alone did.
 
-* latent solvability (LS): LS_d (log-prob Cohen's d, gold vs distractors) for rxn_naming, and
-  LS_pass@k (sampled, k = the GRPO group size) for cond_mat_gen, which has no single gold
-  answer so LS_d skips it;
-* greedy top-1 per task;
+Measured for every arm before and after RL, on the same test examples (50 reactions, 5
+of each class; 50 distinct element sets), see :func:`mist_pl.demo.measure`:
 
-and reads the GRPO runs' TensorBoard event files for the per-step reward/accuracy curves
-and the fraction of zero-variance groups (groups whose G completions all got the same
-reward, so they carry no gradient: the quantity mid-stage training should lower).
+* valid-answer rate and greedy top-1 per task;
+* latent solvability: for reaction naming LS_d (Cohen's d of gold vs the 9 other class
+  names' log-prob) and its rank form (share of reactions whose gold class is the most
+  likely of the ten; chance 10%); for material generation LS_pass@4 (any of 4 samples
+  at T = 0.9 right);
+* during GRPO: reward, valid-answer rate and the share of zero-variance groups per step.
 
-Uncertainty: Wilson 95% intervals for top-1 (hits pooled over seeds, as one bigger test
-set), and mean +- t-based 95% CI across seeds for LS and the zero-variance fraction.
+Two seeds by default (training order and sampling; the base measurement is shared).
+Intervals: Wilson 95% for rates pooled over seeds (the same examples each seed, so the
+pooled interval is narrower than the examples alone support, said in the report), t 95%
+across seeds for per-seed means.
 
-    python bench/reproduce_mist.py                       # full run, seeds 0 1
-    python bench/reproduce_mist.py --quick --seeds 0     # tiny model, few steps: a smoke run
+    python bench/reproduce_mist.py --seeds 0 --threads 1 & python bench/reproduce_mist.py --seeds 1 --threads 1; wait
+    python bench/reproduce_mist.py --report-only     # table, plot, samples of every finished arm
+    python bench/reproduce_mist.py --quick --seeds 0 # tiny random-init model, few steps: a smoke run
 
-Writes ``<out>/results.json``, ``<out>/results.md`` (also printed) and ``<out>/reproduce.png``.
-Stages reuse :mod:`mist_pl.demo` (task building, fitting + export, measurement).
+Each finished arm is saved (``<out>/seed<N>/<arm>/run.json``) and reused by a rerun with
+the same budget; two processes may share ``--out``. Writes ``results.{json,md}``,
+``reproduce.png`` and ``samples.md`` to ``--out`` and, with ``--publish``, copies them to
+``bench/results/``.
 """
 
 from __future__ import annotations
@@ -32,8 +46,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -45,72 +59,54 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere without installing
     sys.path.insert(0, str(REPO))
 
+from mist_pl.eval.intervals import mean_ci, wilson_interval  # noqa: E402
+
 TASKS = ("rxn_naming", "cond_mat_gen")
-ARMS = ("A", "B")
-ARM_TITLES = {"A": "A: GRPO only", "B": "B: CPT+SFT+GRPO"}
-GRPO_GROUP_SIZE = 4  # num_generations in conf/tiny/grpo_*.yaml: LS_pass@k uses the same k
-
-# Two-sided 95% Student t quantiles by degrees of freedom; a table keeps the helper free of
-# scipy (not a project dependency). Beyond 30, 1.96 is within 2% of the exact value.
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
-         10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110,
-         18: 2.101, 19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060,
-         26: 2.056, 27: 2.052, 28: 2.048, 29: 2.045, 30: 2.042}
-
-
-# ----------------------------------------------------------------------------- pure helpers
+ARMS = ("A", "Ap", "B")
+ARM_TITLES = {"A": "A: GRPO only", "Ap": "A': layout SFT + GRPO", "B": "B: CPT + chemistry SFT + GRPO"}
+# What A''s SFT reasoning says: the layout, nothing about the question.
+LAYOUT_THINK = {
+    "rxn_naming": "I name the class of this reaction in the required format.",
+    "cond_mat_gen": "I write a composition and its space group in the required format.",
+}
+RESULTS_DIR = REPO / "bench" / "results"
+EXPORT_DONE = "EXPORTED_FROM"  # written into a stage's export folder once it is complete
 
 
-def wilson_interval(hits: int, n: int, z: float = 1.959964) -> tuple[float | None, float | None]:
-    """Wilson score interval for a binomial proportion (sane at 0 or n hits and small n,
-    unlike the normal approximation, which matters for tiny-model top-1 near 0)."""
-    if n <= 0:
-        return None, None
-    p = hits / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+# ----------------------------------------------------------------------------- helpers
 
 
-def t_quantile_975(df: int) -> float:
-    return _T975.get(df, 1.96) if df >= 1 else float("nan")
-
-
-def mean_ci(values: Sequence[float | None]) -> dict:
-    """Mean and t-based 95% CI across seeds (None/NaN values dropped; one value: no CI)."""
-    xs = [float(v) for v in values if v is not None and not math.isnan(float(v))]
-    if not xs:
-        return {"mean": None, "lo": None, "hi": None, "n": 0}
-    mean = statistics.fmean(xs)
-    if len(xs) < 2:
-        return {"mean": mean, "lo": None, "hi": None, "n": 1}
-    half = t_quantile_975(len(xs) - 1) * statistics.stdev(xs) / math.sqrt(len(xs))
-    return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": len(xs)}
-
-
-def pooled_top1(per_seed: Sequence[tuple[float | None, int]]) -> dict:
-    """Pool (top-1, n evaluated) over seeds into one proportion with its Wilson interval."""
+def pooled_rate(per_seed: Sequence[tuple[float | None, int]]) -> dict:
+    """Pool (rate, n) over seeds into hits / n with its Wilson interval."""
     hits = sum(round(p * n) for p, n in per_seed if p is not None and n)
     n = sum(n for p, n in per_seed if p is not None and n)
     lo, hi = wilson_interval(hits, n)
-    return {"top1": hits / n if n else None, "hits": hits, "n": n, "lo": lo, "hi": hi}
+    return {"rate": hits / n if n else None, "hits": hits, "n": n, "lo": lo, "hi": hi}
 
 
-def fmt_ci(summary: dict, percent: bool = False, key: str = "mean") -> str:
-    """``12% [5, 25]`` or ``+0.31 [-0.10, +0.72]``; ``-`` when unmeasured."""
-    value = summary.get(key)
-    if value is None:
+def fmt_rate(summary: dict) -> str:
+    """``12% [5, 25]``; ``-`` when unmeasured."""
+    if summary.get("rate") is None:
+        return "-"
+    text = f"{100 * summary['rate']:.0f}%"
+    if summary.get("lo") is not None:
+        text += f" [{100 * summary['lo']:.0f}, {100 * summary['hi']:.0f}]"
+    return text
+
+
+def fmt_mean(summary: dict, percent: bool = False) -> str:
+    """``+0.31 [-0.10, +0.72]`` (or percent); ``-`` when unmeasured."""
+    if summary.get("mean") is None:
         return "-"
     f = (lambda v: f"{100 * v:.0f}") if percent else (lambda v: f"{v:+.2f}")
-    text = f(value) + ("%" if percent else "")
-    if summary.get("lo") is not None and summary.get("hi") is not None:
+    text = f(summary["mean"]) + ("%" if percent else "")
+    if summary.get("lo") is not None:
         text += f" [{f(summary['lo'])}, {f(summary['hi'])}]"
     return text
 
 
 def curve_mean(curves: Sequence[Sequence[tuple[int, float]]]) -> list[tuple[int, float]]:
-    """Mean over seeds at each step logged by every seed (seeds may stop at different steps)."""
+    """Mean over seeds at each step logged by every seed."""
     if not curves:
         return []
     maps = [dict(c) for c in curves]
@@ -124,138 +120,144 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str
     return "\n".join(lines)
 
 
+def layout_completion(task: str, donor_completion: str) -> str:
+    """A''s SFT target: the fixed layout sentence and another example's gold answer."""
+    answer = donor_completion.rpartition("<answer>")[2].removesuffix("</answer>")
+    return f"<think>{LAYOUT_THINK[task]}</think><answer>{answer}</answer>"
+
+
 # ----------------------------------------------------------------------------- budget
 
 
 @dataclass
 class Budget:
-    """Sizes of the SmolLM2 run, chosen so one seed (both arms) takes about an hour on two
-    CPU cores. ``None`` learning rates keep the config's value (the tiny configs' rates are
-    for a random-init 4M model: far too high for a pretrained 135M one)."""
+    """Sizes of the SmolLM2 run: two seeds as two one-thread processes take about 2 h on
+    two CPU cores (measured: see the README). Learning rates are for a pretrained 135M
+    model; ``quick`` swaps in the embedded random-init tiny model for a smoke run."""
 
     base: str = "smollm2-135m"
-    cpt_steps: int = 50         # multiples of 50: the tiny configs checkpoint every 50 steps
-    sft_steps: int = 50
-    grpo_steps: int = 8         # per GRPO stage (rxn_naming, then cond_mat_gen)
-    cpt_seq_len: int | None = 256
-    sft_batch_size: int | None = 1   # rows of 1024 packed tokens (2-5 examples each)
-    grpo_prompts: int | None = 2     # prompts per GRPO step (x G=4 completions)
-    cpt_lr: float | None = 1.0e-4
-    sft_lr: float | None = 1.0e-4
-    grpo_lr: float | None = 5.0e-5
-    ls_examples: int = 12
-    eval_examples: int = 16     # per task, from the test splits
-    ls_pass_examples: int = 8
-    eval_max_new_tokens: int = 224
+    cpt_steps: int = 50          # x cpt_batch x cpt_seq_len tokens of the chemistry mix (arm B)
+    cpt_seq_len: int = 256
+    cpt_batch: int = 4
+    cpt_lr: float = 1.0e-4
+    sft_rxn_examples: int = 100  # the same prompts for A' and B, one epoch
+    sft_cmg_examples: int = 50
+    sft_batch: int = 3           # examples per step: (100 + 50) / 3 = 50 steps
+    sft_seq_len: int = 576       # one example per row: the longest prompt (406) + trace (162) fits
+    sft_lr: float = 1.0e-4
+    grpo_steps: int = 10         # per task
+    grpo_prompts: int = 4        # P prompts x G completions per step
+    grpo_group: int = 4
+    grpo_lr: float = 5.0e-5
+    max_new_tokens: int = 160    # chemistry traces end in the answer after ~70-110 SmolLM2 tokens
+    eval_examples: int = 50      # per task: 5 reactions per class, 50 distinct element sets
+    scs_molecules: int = 20
+    passk: int = 4
+
+    @property
+    def sft_steps(self) -> int:
+        return -(-(self.sft_rxn_examples + self.sft_cmg_examples) // self.sft_batch)
 
     @classmethod
     def quick(cls) -> Budget:
-        return cls(base="tiny", cpt_steps=50, sft_steps=50, grpo_steps=3, cpt_seq_len=None, sft_batch_size=None,
-                   grpo_prompts=None, cpt_lr=None, sft_lr=None, grpo_lr=None, ls_examples=12,
-                   eval_examples=6, ls_pass_examples=4, eval_max_new_tokens=160)
+        return cls(base="tiny", cpt_steps=50, cpt_seq_len=128, cpt_lr=2e-3, sft_rxn_examples=20, sft_cmg_examples=10,
+                   sft_batch=3, sft_lr=2e-3, grpo_steps=2, grpo_lr=2e-4, max_new_tokens=96, eval_examples=10,
+                   scs_molecules=20)
+
+
+# ----------------------------------------------------------------------------- data
 
 
 def build_tasks(tasks_dir: Path) -> None:
-    """The demo's task data (rxn_naming: 19 test reactions; cond_mat_gen from pymatgen's
-    shipped structures: 92 test requests). Deterministic, so a rerun or a second process
-    (one seed each) reuses the folder instead of racing to rewrite it."""
+    """The demo's task data (deterministic; a second process reuses the folder)."""
     from mist_pl.demo import build_tasks as build
 
-    if all((tasks_dir / t / "test.jsonl").exists() and (tasks_dir / t / "sft_train.jsonl").exists() for t in TASKS):
+    if not all((tasks_dir / t / "test.jsonl").exists() and (tasks_dir / t / "sft_train.jsonl").exists() for t in TASKS):
+        build(tasks_dir)
+
+
+def write_sft_sets(tasks_dir: Path, out: Path, b: Budget) -> dict[str, Path]:
+    """The SFT examples of A' (layout) and B (chemistry): the same prompts, one file each."""
+    from mist_pl.data.prompts import read_jsonl
+
+    rows: dict[str, list[dict]] = {"layout": [], "chemistry": []}
+    for task, count in (("rxn_naming", b.sft_rxn_examples), ("cond_mat_gen", b.sft_cmg_examples)):
+        examples, _ = read_jsonl(tasks_dir / task / "sft_train.jsonl")
+        examples = examples[:count]
+        if len(examples) < count:
+            raise SystemExit(f"{tasks_dir / task}: {len(examples)} SFT examples, the budget asks for {count}")
+        half = len(examples) // 2
+        for i, example in enumerate(examples):
+            donor = examples[(i + half) % len(examples)]  # another example's answer: no information
+            rows["chemistry"].append({"prompt": example["prompt"], "completion": example["completion"], "task": task})
+            rows["layout"].append({"prompt": example["prompt"], "completion": layout_completion(task, donor["completion"]),
+                                   "task": task})
+    paths = {}
+    for name, records in rows.items():
+        path = out / "sft" / f"{name}.jsonl"
+        _write_once(path, "".join(json.dumps(r) + "\n" for r in records))
+        mixture = {"name": f"sft_{name}", "seed": 1234, "sources": [
+            {"name": name, "format": "jsonl", "path": str(path), "transform": {"kind": "chat"}, "weight": 1.0}]}
+        paths[name] = out / "sft" / f"{name}.yaml"
+        _write_once(paths[name], json.dumps(mixture, indent=2))  # JSON is YAML
+    return paths
+
+
+def _write_once(path: Path, text: str) -> None:
+    """Write ``text`` unless the file already holds it; whole or not at all (a second
+    process sharing ``--out`` may be reading it)."""
+    if path.exists() and path.read_text() == text:
         return
-    build(tasks_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------- stages
 
 
-def demo_budget(b: Budget):
-    """mist_pl.demo.measure's budget; SCS is not part of this comparison, so it gets the
-    minimum the diagnostic accepts rather than 150 molecules."""
-    from mist_pl.demo import Budget as DemoBudget
-
-    return DemoBudget(scs_molecules=20, ls_examples=b.ls_examples, eval_examples=b.eval_examples,
-                      eval_max_new_tokens=b.eval_max_new_tokens)
-
-
-def measure_model(model: str, tasks_dir: Path, b: Budget, out: Path, seed: int) -> dict:
-    """LS and greedy top-1 of one model: demo.measure for LS_d + top-1, plus LS_pass@k on
-    cond_mat_gen. Returns ls_rxn_naming, ls_cond_mat_gen, top1_<task>, n_<task>."""
-    import torch
-
-    from mist_pl.demo import measure
-    from mist_pl.eval.evaluate import EvalConfig, evaluate_task
-    from mist_pl.eval.loading import load_model
-    from mist_pl.eval.task_data import load_task_examples
-    from mist_pl.tasks.registry import get_task
-
-    row = measure(model, tasks_dir, demo_budget(b), out)
-    details = json.loads(out.read_text())["details"]
-    result = {"ls_rxn_naming": row.get("ls_d_rxn_naming"), "scs_d": row.get("scs_d")}
-    for task in TASKS:
-        result[f"top1_{task}"] = row.get(f"top1_{task}")
-        result[f"n_{task}"] = details.get(f"eval_{task}", {}).get("n_evaluated", 0)
-    # Sampling seed follows the run seed so LS_pass@k varies across seeds like training does.
-    lm, tokenizer = load_model(model, seed=seed)
-    task = get_task("cond_mat_gen")
-    examples = load_task_examples(task, tasks_dir / "cond_mat_gen" / "test.jsonl", b.ls_pass_examples)
-    config = EvalConfig(k=GRPO_GROUP_SIZE, n=GRPO_GROUP_SIZE, temperature=0.9, greedy=False,
-                        max_new_tokens=b.eval_max_new_tokens, batch_size=4, seed=seed)
-    with torch.inference_mode():
-        passk = evaluate_task(lm, tokenizer, task, examples, config).metrics
-    result["ls_cond_mat_gen"] = passk.get(f"pass@{GRPO_GROUP_SIZE}")
-    del lm
-    return result
-
-
-def _opt(flag: str, value) -> tuple[str, ...]:
-    return () if value is None else (flag, str(value))
-
-
-def stages(b: Budget, tasks_dir: Path, seed: int):
+def stages(b: Budget, tasks_dir: Path, seed: int, sft_mixtures: dict[str, Path]):
     from mist_pl.demo import Stage
 
     seed_flag = ("--seed_everything", str(seed))
     lr = "--model.init_args.optim.lr"
     cpt = Stage("cpt", "conf/tiny/cpt.yaml", (
         *seed_flag, "--trainer.max_steps", str(b.cpt_steps), "--trainer.val_check_interval", str(b.cpt_steps),
-        "--model.init_args.optim.warmup_steps", str(max(1, b.cpt_steps // 10)),
-        *_opt(lr, b.cpt_lr), *_opt("--data.init_args.seq_len", b.cpt_seq_len),
+        "--model.init_args.optim.warmup_steps", str(max(1, b.cpt_steps // 10)), lr, str(b.cpt_lr),
+        "--data.init_args.seq_len", str(b.cpt_seq_len), "--data.init_args.batch_size", str(b.cpt_batch),
     ))
-    sft = Stage("sft", "conf/tiny/sft.yaml", (
-        *seed_flag, "--trainer.max_steps", str(b.sft_steps), "--trainer.val_check_interval", str(b.sft_steps),
-        "--model.init_args.optim.warmup_steps", str(max(1, b.sft_steps // 10)),
-        *_opt(lr, b.sft_lr), *_opt("--data.init_args.batch_size", b.sft_batch_size),
-    ))
+    sft = {arm: Stage("sft", "conf/tiny/sft.yaml", (
+        *seed_flag, "--data.init_args.mixture", str(sft_mixtures[name]), "--data.init_args.pack", "false",
+        "--data.init_args.seq_len", str(b.sft_seq_len),
+        "--data.init_args.batch_size", str(b.sft_batch), "--data.init_args.val_fraction", "0",
+        "--trainer.limit_val_batches", "0", "--trainer.max_steps", str(b.sft_steps),
+        "--model.init_args.optim.warmup_steps", str(max(1, b.sft_steps // 10)), lr, str(b.sft_lr),
+    )) for arm, name in (("Ap", "layout"), ("B", "chemistry"))}
     grpo = {task: Stage(f"grpo_{task}", f"conf/tiny/grpo_{task}.yaml", (
         *seed_flag, "--trainer.max_steps", str(b.grpo_steps),
-        "--data.init_args.train_path", str(tasks_dir / task / "train.jsonl"),
-        *_opt(lr, b.grpo_lr),
-        # P prompts x G=4 completions, all in one micro-batch; the data batch follows P.
-        *(() if b.grpo_prompts is None else (
-            "--model.init_args.grpo.prompts_per_round", str(b.grpo_prompts),
-            "--model.init_args.grpo.micro_batch_size", str(b.grpo_prompts * GRPO_GROUP_SIZE),
-            "--data.init_args.batch_size", str(b.grpo_prompts))),
+        "--data.init_args.train_path", str(tasks_dir / task / "train.jsonl"), lr, str(b.grpo_lr),
+        "--model.init_args.grpo.prompts_per_round", str(b.grpo_prompts),
+        "--model.init_args.grpo.num_generations", str(b.grpo_group),
+        "--model.init_args.grpo.micro_batch_size", str(b.grpo_prompts * b.grpo_group),
+        "--data.init_args.batch_size", str(b.grpo_prompts),
+        "--model.init_args.sampling.max_new_tokens", str(b.max_new_tokens),
     )) for task in TASKS}
     return cpt, sft, grpo
 
 
-def base_model(name: str, root: Path, seed: int) -> Path:
-    """The shared starting point of both arms for one seed.
-
-    ``smollm2-135m`` is pretrained: the preset name is the same model everywhere. ``tiny``
-    is random-init, and each consumer (the LS/top-1 measurement, a GRPO run under
-    ``seed_everything``, CPT) would draw its own weights; saving it once per seed makes
-    "before RL" and both arms start from the same model, as in the full run."""
+def base_model(name: str, root: Path) -> Path:
+    """The shared start of every arm. ``smollm2-135m`` is a preset (the same weights
+    everywhere); the random-init ``tiny`` model is saved once so all arms share it."""
     if name != "tiny":
         return Path(name)  # str(Path("smollm2-135m")) == "smollm2-135m": a preset stays a preset
-    folder = root / f"seed{seed}" / "base_tiny"
+    folder = root / "base_tiny"
     if not (folder / "config.json").exists():
         import torch
 
         from mist_pl.models.factory import ModelConfig, build_model, build_tokenizer
 
-        torch.manual_seed(seed)
+        torch.manual_seed(0)
         cfg = ModelConfig()
         tokenizer = build_tokenizer(cfg)
         build_model(cfg, tokenizer).save_pretrained(folder)
@@ -263,12 +265,35 @@ def base_model(name: str, root: Path, seed: int) -> Path:
     return folder
 
 
-def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path) -> dict:
-    """One arm for one seed: optional CPT+SFT, measure, GRPO per task, measure. Each stage's
-    TensorBoard logs and export land under ``root/seed<seed>/<arm>/``; the result is saved as
-    ``run.json`` there, and a rerun with the same budget reuses it (an interrupted benchmark
-    restarts at the first unfinished arm)."""
-    from mist_pl.demo import fit_stage, sft_mixture
+def measure_model(model: Path, tasks_dir: Path, b: Budget, out: Path, before_rl: bool = True) -> dict:
+    """demo.measure; before RL also LS_pass@k on material generation (latent solvability
+    is a before-RL quantity, and its sampling is most of a measurement's cost). Reused when
+    ``out`` exists with the same budget (the base model is measured once for all seeds)."""
+    from mist_pl.demo import Budget as DemoBudget
+    from mist_pl.demo import measure
+
+    if out.exists():
+        saved = json.loads(out.read_text())
+        if saved.get("budget") == asdict(b):
+            return saved["row"]
+    demo_budget = DemoBudget(scs_molecules=b.scs_molecules, eval_examples=b.eval_examples,
+                             eval_max_new_tokens=b.max_new_tokens)
+    sampled = ("cond_mat_gen",) if before_rl else ()
+    row = measure(str(model), tasks_dir, demo_budget, out, sampled=sampled, k=b.passk, seed=0)
+    details = json.loads(out.read_text())["details"]
+    row["ls_top1_rxn_naming"] = details["ls_d"]["rxn_naming"].get("gold_top1")
+    saved = json.loads(out.read_text())
+    saved.update(row=row, budget=asdict(b))
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(saved, indent=2, default=str) + "\n")
+    os.replace(tmp, out)  # a second process sees the whole file or none
+    return row
+
+
+def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path, sft_mixtures: dict[str, Path]) -> dict:
+    """One arm for one seed (see the module docstring); saved as ``run.json``, reused."""
+    from mist_pl.demo import fit_stage, latest_version
+    from mist_pl.eval.grpo_curves import grpo_learning
 
     out = root / f"seed{seed}" / arm
     done = out / "run.json"
@@ -276,7 +301,7 @@ def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path) -> dict
     if previous is not None:
         print(f"[seed {seed} arm {arm}] reusing {done}", flush=True)
         return previous
-    cpt, sft, grpo = stages(b, tasks_dir, seed)
+    cpt, sft, grpo = stages(b, tasks_dir, seed, sft_mixtures)
     timings: dict[str, float] = {}
 
     def timed(name, fn, *args):
@@ -286,21 +311,31 @@ def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path) -> dict
         print(f"[seed {seed} arm {arm}] {name}: {timings[name]:.0f} s", flush=True)
         return value
 
-    model: Path = base_model(b.base, root, seed)
+    def fit(stage, start: Path) -> Path:
+        """A stage's export, reused when an interrupted run of this arm finished it."""
+        done_export = out / stage.name / "hf" / EXPORT_DONE
+        if done_export.exists():
+            print(f"[seed {seed} arm {arm}] reusing {done_export.parent}", flush=True)
+            return done_export.parent
+        folder = fit_stage(stage, out, start)
+        done_export.write_text(str(start) + "\n")
+        return folder
+
+    model = base_model(b.base, root)
     if arm == "B":
-        model = timed("cpt", fit_stage, cpt, out, model)
-        sft_mixture(tasks_dir, out / "sft" / "mixture.yaml")
-        sft_stage = type(sft)(sft.name, sft.config, (*sft.overrides, "--data.init_args.mixture",
-                                                      str(out / "sft" / "mixture.yaml")))
-        model = timed("sft", fit_stage, sft_stage, out, model)
-    before = timed("measure_before", measure_model, str(model), tasks_dir, b, out / "diagnostics" / "before.json", seed)
-    logs = {}
-    for task in TASKS:  # the demo's order: rxn_naming first, then cond_mat_gen from its result
-        model = timed(f"grpo_{task}", fit_stage, grpo[task], out, model)
-        logs[task] = str(latest_version(out / f"grpo_{task}"))
-    after = timed("measure_after", measure_model, str(model), tasks_dir, b, out / "diagnostics" / "after.json", seed)
-    result = {"arm": arm, "seed": seed, "budget": asdict(b), "before": before, "after": after, "tb_logs": logs,
-              "curves": {task: read_grpo_scalars(Path(logs[task]), task) for task in TASKS}, "seconds": timings}
+        model = timed("cpt", fit, cpt, model)
+    if arm in sft:
+        model = timed("sft", fit, sft[arm], model)
+    before_file = root / "base_measure.json" if arm == "A" else out / "diagnostics" / "before.json"
+    before = timed("measure_before", measure_model, model, tasks_dir, b, before_file)
+    learning = {}
+    for task in TASKS:  # rxn_naming first, then cond_mat_gen from its result (as in the demo)
+        model = timed(f"grpo_{task}", fit, grpo[task], model)
+        learning[task] = grpo_learning(latest_version(out / f"grpo_{task}"), task)
+    after = timed("measure_after", measure_model, model, tasks_dir, b, out / "diagnostics" / "after.json", False)
+    result = {"arm": arm, "seed": seed, "budget": asdict(b), "before": before, "after": after,
+              "before_file": str(before_file), "after_file": str(out / "diagnostics" / "after.json"),
+              "learning": learning, "seconds": timings}
     done.write_text(json.dumps(result, indent=2, default=str) + "\n")
     return result
 
@@ -314,31 +349,8 @@ def load_run(path: Path, b: Budget) -> dict | None:
 
 
 def finished_runs(root: Path, b: Budget) -> list[dict]:
-    """Every arm finished under ``root`` with this budget: lets two processes (one seed each)
-    share an output folder and either one, or ``--report-only``, report them all."""
     runs = [run for path in sorted(root.glob("seed*/*/run.json")) if (run := load_run(path, b)) is not None]
-    return sorted(runs, key=lambda r: (r["seed"], r["arm"]))
-
-
-def latest_version(stage_dir: Path) -> Path:
-    """Lightning's newest ``version_N`` folder (a re-run into the same --out adds one)."""
-    versions = sorted(stage_dir.glob("version_*"), key=lambda p: int(p.name.split("_")[-1]))
-    if not versions:
-        raise FileNotFoundError(f"no TensorBoard version folder under {stage_dir}")
-    return versions[-1]
-
-
-def read_grpo_scalars(log_dir: Path, task: str) -> dict[str, list[tuple[int, float]]]:
-    """Per-step reward, accuracy and zero-variance fraction from a GRPO run's event files."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})  # 0: keep every point
-    acc.Reload()
-    tags = set(acc.Tags().get("scalars", []))
-    wanted = {"reward": "reward/mean", "accuracy": f"task/{task}/accuracy",
-              "zero_variance_frac": "groups/zero_variance_frac"}
-    return {key: [(e.step, e.value) for e in acc.Scalars(tag)] if tag in tags else []
-            for key, tag in wanted.items()}
+    return sorted(runs, key=lambda r: (r["seed"], ARMS.index(r["arm"])))
 
 
 # ----------------------------------------------------------------------------- report
@@ -350,50 +362,85 @@ def summarize(runs: Sequence[dict]) -> dict:
         mine = [r for r in runs if r["arm"] == arm]
         if not mine:
             continue
-        s: dict = {"seeds": [r["seed"] for r in mine],
-                   "scs_before": mean_ci([r["before"].get("scs_d") for r in mine])}
+        s: dict = {"seeds": [r["seed"] for r in mine]}
         for task in TASKS:
-            s[task] = {
-                "ls_before": mean_ci([r["before"][f"ls_{task}"] for r in mine]),
-                "top1_before": pooled_top1([(r["before"][f"top1_{task}"], r["before"][f"n_{task}"]) for r in mine]),
-                "top1_after": pooled_top1([(r["after"][f"top1_{task}"], r["after"][f"n_{task}"]) for r in mine]),
-                "zero_variance_frac": mean_ci([
-                    statistics.fmean(v for _, v in r["curves"][task]["zero_variance_frac"])
-                    if r["curves"][task]["zero_variance_frac"] else None for r in mine]),
+            n = [(r["before"][f"n_{task}"], r["after"][f"n_{task}"]) for r in mine]
+            t = {
+                "valid_before": pooled_rate([(r["before"][f"valid_{task}"], m) for r, (m, _) in zip(mine, n)]),
+                "valid_after": pooled_rate([(r["after"][f"valid_{task}"], m) for r, (_, m) in zip(mine, n)]),
+                "top1_before": pooled_rate([(r["before"][f"top1_{task}"], m) for r, (m, _) in zip(mine, n)]),
+                "top1_after": pooled_rate([(r["after"][f"top1_{task}"], m) for r, (_, m) in zip(mine, n)]),
+                "lift": mean_ci([r["after"][f"top1_{task}"] - r["before"][f"top1_{task}"] for r in mine]),
+                "zero_variance": mean_ci([r["learning"][task]["zero_variance_frac"] for r in mine]),
+                "reward_rise": mean_ci([r["learning"][task]["reward"].get("rise") for r in mine]),
             }
+            if task == "rxn_naming":
+                t["ls"] = mean_ci([r["before"]["ls_d_rxn_naming"] for r in mine])
+                t["ls_rank"] = mean_ci([r["before"]["ls_top1_rxn_naming"] for r in mine])
+            else:
+                t["ls"] = mean_ci([r["before"][f"passk_{task}"] for r in mine])
+            s[task] = t
         summary[arm] = s
     return summary
 
 
+def expectations(summary: dict) -> list[str]:
+    """The paper's direction, checked on the numbers: what holds and what does not."""
+    if not all(arm in summary for arm in ARMS):
+        return ["(not every arm has finished: no comparison)"]
+    lines = []
+    for task in TASKS:
+        a, ap, b = (summary[arm][task] for arm in ARMS)
+        key = "ls_rank" if task == "rxn_naming" else "ls"
+        la, lb = a[key]["mean"], b[key]["mean"]
+        ratio = "undefined (A's is 0)" if not la else f"{lb / la:.2f}x"
+        label = "LS rank (gold most likely of 10)" if task == "rxn_naming" else f"LS_pass@k"
+        lines.append(f"{task}: B/A {label} = {ratio} (expected >= 1.5x): "
+                     f"{'holds' if la and lb / la >= 1.5 or (not la and lb) else 'does not hold'}.")
+        za, zap, zb = (x["zero_variance"]["mean"] for x in (a, ap, b))
+        lines.append(f"{task}: zero-variance share B {100 * zb:.0f}% vs A {100 * za:.0f}%, A' {100 * zap:.0f}% "
+                     f"(expected well below both): {'holds' if zb < min(za, zap) - 0.1 else 'does not hold'}.")
+        lift = {arm: summary[arm][task]["lift"] for arm in ARMS}
+        separated = all(lift["B"]["lo"] is not None and lift[o]["hi"] is not None and lift["B"]["lo"] > lift[o]["hi"]
+                        for o in ("A", "Ap"))
+        lines.append(f"{task}: top-1 lift from RL B {fmt_mean(lift['B'], True)} vs A {fmt_mean(lift['A'], True)}, "
+                     f"A' {fmt_mean(lift['Ap'], True)} (expected larger for B, intervals apart): "
+                     f"{'holds' if separated else 'not shown'}.")
+    return lines
+
+
 def format_report(summary: dict, b: Budget) -> str:
-    headers = ["task", "arm", "LS before RL", "top-1 before RL", "top-1 after RL", "zero-var groups (RL)"]
+    headers = ["task", "arm", "valid before -> after RL", "LS before RL", "top-1 before RL", "top-1 after RL",
+               "zero-var groups (RL)"]
     rows = []
     for task in TASKS:
         for arm in ARMS:
             if arm not in summary:
                 continue
             t = summary[arm][task]
-            # n shown with top-1: the fixture test splits are small (cond_mat_gen: 1 per seed),
-            # and the reader should see how little a top-1 difference can mean.
-            # LS_pass@k is a share of prompts (percent); LS_d an effect size (signed).
-            rows.append([task, ARM_TITLES[arm], fmt_ci(t["ls_before"], percent=task == "cond_mat_gen"),
-                         f'{fmt_ci(t["top1_before"], True, "top1")} n={t["top1_before"]["n"]}',
-                         f'{fmt_ci(t["top1_after"], True, "top1")} n={t["top1_after"]["n"]}',
-                         fmt_ci(t["zero_variance_frac"], True)])
+            ls = fmt_mean(t["ls"], percent=task == "cond_mat_gen")
+            if task == "rxn_naming":
+                ls = f"d {ls}; rank {fmt_mean(t['ls_rank'], True)}"
+            rows.append([task, ARM_TITLES[arm], f"{fmt_rate(t['valid_before'])} -> {fmt_rate(t['valid_after'])}", ls,
+                         fmt_rate(t["top1_before"]), fmt_rate(t["top1_after"]), fmt_mean(t["zero_variance"], True)])
     seeds = sorted({s for arm in summary.values() for s in arm["seeds"]})
-    scs = ", ".join(f"{ARM_TITLES[a]} {fmt_ci(summary[a]['scs_before'])}" for a in ARMS if a in summary)
     notes = [
-        f"Base model: {b.base}; seeds {seeds}; CPT {b.cpt_steps} / SFT {b.sft_steps} steps (arm B), "
-        f"GRPO {b.grpo_steps} steps per task (both arms, G={GRPO_GROUP_SIZE}).",
-        "LS: rxn_naming LS_d (Cohen's d, gold vs distractor log-prob); cond_mat_gen LS_pass@"
-        f"{GRPO_GROUP_SIZE} (sampled, T=0.9). Mean [t-based 95% CI across seeds].",
-        f"SCS d before RL (canonical vs corrupted SMILES, 20 molecules): {scs}.",
-        f"top-1: greedy, the first {b.eval_examples} examples of each test split, hits pooled over seeds "
-        "[Wilson 95% CI]. Every seed scores the same examples, so the pooled interval treats seed repeats "
-        "as separate trials: it is narrower than the examples alone support.",
-        "zero-var groups: mean over GRPO steps of groups/zero_variance_frac, mean [t 95% CI across seeds].",
+        f"Base {b.base}; seeds {seeds}. A' and B: SFT on the same {b.sft_rxn_examples} reaction-naming + "
+        f"{b.sft_cmg_examples} material prompts ({b.sft_steps} steps of {b.sft_batch}, lr {b.sft_lr:g}); B first CPT "
+        f"{b.cpt_steps} steps x {b.cpt_batch} x {b.cpt_seq_len} tokens (lr {b.cpt_lr:g}). GRPO per task: {b.grpo_steps} "
+        f"steps of {b.grpo_prompts} prompts x G={b.grpo_group}, lr {b.grpo_lr:g}, up to {b.max_new_tokens} new tokens.",
+        f"Test: {b.eval_examples} reactions ({b.eval_examples // 10} per class: chance top-1 10%, and 10% for "
+        "always one class) and "
+        f"{b.eval_examples} distinct element sets; greedy decoding for valid and top-1.",
+        "valid / top-1: hits pooled over seeds [Wilson 95%]; the seeds see the same examples, so the interval is "
+        "narrower than the examples alone support.",
+        "LS: rxn_naming LS_d (Cohen's d, gold vs the 9 other classes' log-prob) and rank (share of reactions whose "
+        f"gold class is the most likely of the ten, chance 10%); cond_mat_gen LS_pass@{b.passk} (T = 0.9). "
+        "Mean [t 95% across seeds; none for one seed].",
+        "zero-var groups: mean over GRPO steps of the share of groups whose completions all got one reward.",
     ]
-    return markdown_table(headers, rows) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+    return (markdown_table(headers, rows) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n\nThe paper's direction:\n\n"
+            + "\n".join(f"- {line}" for line in expectations(summary)) + "\n")
 
 
 def plot(runs: Sequence[dict], path: Path) -> None:
@@ -402,56 +449,72 @@ def plot(runs: Sequence[dict], path: Path) -> None:
     matplotlib.use("Agg")  # no display on CPU boxes
     import matplotlib.pyplot as plt
 
-    keys = ("reward", "accuracy", "zero_variance_frac")
-    titles = {"reward": "reward/mean", "accuracy": "train accuracy (top-1)",
-              "zero_variance_frac": "zero-variance groups (no gradient)"}
+    keys = (("reward/mean", "reward/mean"), ("task/{task}/valid_rate", "valid answers (sampled)"),
+            ("groups/zero_variance_frac", "zero-variance groups (no gradient)"))
+    colors = {"A": "tab:orange", "Ap": "tab:green", "B": "tab:blue"}
     fig, axes = plt.subplots(len(TASKS), len(keys), figsize=(15, 7), squeeze=False)
-    colors = {"A": "tab:orange", "B": "tab:blue"}
     for i, task in enumerate(TASKS):
-        for j, key in enumerate(keys):
+        for j, (tag, title) in enumerate(keys):
             ax = axes[i][j]
-            for arm in reversed(ARMS):  # B first: A's dashed line stays visible on top of it
-                curves = [r["curves"][task][key] for r in runs if r["arm"] == arm and r["curves"][task][key]]
-                for c in curves:  # individual seeds faint, mean bold: shows the seed spread
+            tag = tag.format(task=task)
+            for arm in ARMS:
+                curves = [[tuple(p) for p in r["learning"][task]["curves"].get(tag, [])] for r in runs if r["arm"] == arm]
+                curves = [c for c in curves if c]
+                for c in curves:  # seeds faint, mean bold: shows the spread
                     ax.plot(*zip(*c), color=colors[arm], alpha=0.25, linewidth=1)
                 mean = curve_mean(curves)
                 if mean:
-                    # A dashed: identical curves (both arms stuck at zero reward) stay visible.
                     ax.plot(*zip(*mean), color=colors[arm], linewidth=2, label=ARM_TITLES[arm],
-                            linestyle="--" if arm == "A" else "-")
-            ax.set_title(f"GRPO {task}: {titles[key]}", fontsize=10)
+                            linestyle={"A": "--", "Ap": ":", "B": "-"}[arm])
+            ax.set_title(f"GRPO {task}: {title}", fontsize=10)
             ax.set_xlabel("optimizer step")
-            if key != "reward":  # shares: a fixed 0-1 axis keeps flat lines from looking like noise
+            if j:  # shares: a fixed 0-1 axis keeps flat lines from looking like noise
                 ax.set_ylim(-0.05, 1.05)
             ax.grid(alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
-                ax.legend()
+                ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def sample_report(runs: Sequence[dict], per_cell: int = 2) -> str:
+    """A few greedy completions per arm, task and moment (seed of the first run of each arm)."""
+    lines = ["# Sample completions (greedy, first test examples)", ""]
+    for arm in ARMS:
+        run = next((r for r in runs if r["arm"] == arm), None)
+        if run is None:
+            continue
+        for moment in ("before", "after"):
+            folder = Path(run[f"{moment}_file"])
+            for task in TASKS:
+                path = folder.parent / f"{folder.stem}_{task}_samples.jsonl"
+                if not path.exists():
+                    continue
+                rows = [json.loads(line) for line in path.open() if '"mode": "greedy"' in line][:per_cell]
+                lines.append(f"## {ARM_TITLES[arm]}, seed {run['seed']}, {moment} RL, {task}")
+                for row in rows:
+                    lines += ["", f"gold: `{row['gold']}`; valid {row['valid']}, correct {row['correct']}", "",
+                              "```", row["completion"][-1200:], "```"]
+                lines.append("")
+    return "\n".join(lines) + "\n"
 
 
 # ----------------------------------------------------------------------------- main
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python bench/reproduce_mist.py",
-        description="Two arms from the same pretrained base: A = GRPO directly, B = CPT + SFT then the same "
-                    "GRPO. Reports latent solvability before RL, top-1 before/after RL and the zero-variance "
-                    "group fraction during RL for rxn_naming and cond_mat_gen, with seeds and 95% CIs.")
+    p = argparse.ArgumentParser(prog="python bench/reproduce_mist.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="runs/reproduce", help="output folder (default: runs/reproduce)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds; each runs both arms (default 0 1)")
-    p.add_argument("--cpt-steps", type=int, default=None, help="CPT steps, arm B (default 50; quick 50)")
-    p.add_argument("--sft-steps", type=int, default=None, help="SFT steps, arm B (default 50; quick 50)")
-    p.add_argument("--grpo-steps", type=int, default=None, help="GRPO steps per task, both arms (default 8; quick 3)")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: embedded tiny random-init model instead of SmolLM2, few steps, small evals")
-    p.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="arms to run (default both)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds; each runs every arm (default 0 1)")
+    p.add_argument("--arms", nargs="+", choices=ARMS, default=None,
+                   help="arms to run (default all; odd seeds run them in reverse so two processes rarely "
+                        "measure the shared base model at once)")
+    p.add_argument("--grpo-steps", type=int, default=None, help="GRPO steps per task")
+    p.add_argument("--quick", action="store_true", help="smoke run: embedded tiny random-init model, few steps")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: OMP_NUM_THREADS or 1)")
-    p.add_argument("--report-only", action="store_true",
-                   help="run nothing: report every arm already finished under --out with this budget "
-                        "(e.g. after running seeds in parallel processes into one folder)")
+    p.add_argument("--report-only", action="store_true", help="run nothing: report the finished arms under --out")
+    p.add_argument("--publish", action="store_true", help="also copy the report, plot and samples to bench/results/")
     return p.parse_args(argv)
 
 
@@ -465,25 +528,19 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(threads)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     b = Budget.quick() if args.quick else Budget()
-    for flag in ("cpt_steps", "sft_steps", "grpo_steps"):
-        if getattr(args, flag) is not None:
-            setattr(b, flag, getattr(args, flag))
-    # The tiny configs checkpoint every 50 steps; fit_stage exports the last checkpoint, so
-    # a CPT/SFT length off that grid would export an earlier one.
-    for flag in ("cpt_steps", "sft_steps"):
-        if getattr(b, flag) % 50:
-            raise SystemExit(f"--{flag.replace('_', '-')} must be a multiple of 50 "
-                             "(the configs checkpoint every 50 steps)")
+    if args.grpo_steps is not None:
+        b.grpo_steps = args.grpo_steps
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     tasks_dir = out / "tasks"
-    start = time.perf_counter()
     if not args.report_only:
-        build_tasks(tasks_dir)  # deterministic: shared by every seed and arm
+        build_tasks(tasks_dir)
+        sft_mixtures = write_sft_sets(tasks_dir, out, b)
         for seed in args.seeds:
-            for arm in args.arms:
-                run_arm(arm, seed, b, out, tasks_dir)  # saved as it finishes: partial results survive
+            arms = args.arms or (ARMS if seed % 2 == 0 else tuple(reversed(ARMS)))
+            for arm in arms:
+                run_arm(arm, seed, b, out, tasks_dir, sft_mixtures)  # saved as it finishes
     runs = finished_runs(out, b)
     if not runs:
         raise SystemExit(f"no finished arm under {out} for this budget: nothing to report")
@@ -491,11 +548,21 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarize(runs)
     report = format_report(summary, b)
     plot(runs, out / "reproduce.png")
+    (out / "samples.md").write_text(sample_report(runs))
+    for run in runs:  # the curves stay in the run files; the summary keeps the numbers
+        for task in TASKS:
+            run["learning"][task].pop("curves", None)
     (out / "results.json").write_text(json.dumps(
-        {"budget": asdict(b), "seeds": sorted({r["seed"] for r in runs}), "summary": summary, "runs": runs,
-         "seconds": round(time.perf_counter() - start, 1)}, indent=2, default=str) + "\n")
+        {"budget": asdict(b), "seeds": sorted({r["seed"] for r in runs}), "summary": summary, "runs": runs},
+        indent=2, default=str) + "\n")
     (out / "results.md").write_text(report)
     print("\n" + report)
+    if args.publish:
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        for name, target in (("results.md", "reproduce_mist.md"), ("results.json", "reproduce_mist.json"),
+                             ("samples.md", "reproduce_mist_samples.md"), ("reproduce.png", "reproduce_mist.png")):
+            shutil.copyfile(out / name, RESULTS_DIR / target)
+        print(f"published to {RESULTS_DIR}")
     print(f"results: {out / 'results.json'}\nplot: {out / 'reproduce.png'}\nTensorBoard: tensorboard --logdir {out}")
     return 0
 

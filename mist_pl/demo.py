@@ -30,17 +30,29 @@ import math
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mist_pl.eval.grpo_curves import describe_learning, grpo_learning, plot_learning
+from mist_pl.eval.intervals import wilson_interval
+
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ("rxn_naming", "cond_mat_gen")
+SPLIT_FRACTIONS = (0.7, 0.05, 0.25)  # train, validation, test
+SFT_TASK_SHARES = {"cond_mat_gen": 0.25, "rxn_naming": 0.5}  # token shares of the demo's SFT mixture
+AUXILIARY_SFT_SHARE = 0.25  # the shipped iupac/canonicalization/true-false/MCQ sources together
+EVALUATION_BALANCE = {"rxn_naming": "answer", "cond_mat_gen": "elements"}  # see evaluation_examples
+# (row key, column title, kind): "d" a signed effect size, "share" a percentage, "top1" a
+# percentage with its Wilson interval (the row also holds n_<task>).
 TABLE_COLUMNS = (
-    ("scs_d", "SCS d"),
-    ("ls_d_rxn_naming", "LS_d rxn_naming"),
-    ("top1_rxn_naming", "top-1 rxn_naming"),
-    ("top1_cond_mat_gen", "top-1 cond_mat_gen"),
+    ("scs_d", "SCS d", "d"),
+    ("ls_d_rxn_naming", "LS_d rxn", "d"),
+    ("valid_rxn_naming", "rxn valid", "share"),
+    ("top1_rxn_naming", "rxn top-1 [95% CI]", "top1"),
+    ("valid_cond_mat_gen", "cmg valid", "share"),
+    ("top1_cond_mat_gen", "cmg top-1 [95% CI]", "top1"),
 )
 
 
@@ -55,19 +67,18 @@ class Stage:
 class Budget:
     """Sizes of the demo (6-11.5 min measured on a shared 2-core CPU); ``--quick`` ~3.5 min."""
 
-    cpt_steps: int = 150   # multiples of 50: the configs checkpoint every 50 steps
-    sft_steps: int = 100
-    grpo_rxn_steps: int = 12
-    grpo_cmg_steps: int = 6
+    cpt_steps: int = 150
+    sft_steps: int = 300        # fewer leave the tiny model short of the answer layout (valid < 90%)
+    grpo_rxn_steps: int = 16
+    grpo_cmg_steps: int = 30
     scs_molecules: int = 150
-    ls_examples: int = 40
-    eval_examples: int = 19
+    eval_examples: int = 50     # per task; rxn_naming: 5 of each class (LS_d uses the same reactions)
     eval_max_new_tokens: int = 224
 
     @classmethod
     def quick(cls) -> Budget:
-        return cls(cpt_steps=50, sft_steps=50, grpo_rxn_steps=6, grpo_cmg_steps=2, scs_molecules=100,
-                   ls_examples=19, eval_examples=8, eval_max_new_tokens=224)
+        return cls(cpt_steps=50, sft_steps=150, grpo_rxn_steps=4, grpo_cmg_steps=12, scs_molecules=100,
+                   eval_examples=20, eval_max_new_tokens=224)
 
 
 @dataclass
@@ -83,6 +94,7 @@ class Demo:
     budget: Budget
     rows: dict[str, dict[str, float | None]] = field(default_factory=dict)
     timings: list[Timing] = field(default_factory=list)
+    learning: dict[str, dict] = field(default_factory=dict)  # GRPO stage -> grpo_learning summary
 
     @property
     def tasks_dir(self) -> Path:
@@ -96,11 +108,15 @@ def build_tasks(out: Path) -> None:
     """Task splits + SFT traces from data installed with the packages, no download and no
     outside folder: rxn_naming from the reactions shipped in mist_pl (``--source
     fixtures``), cond_mat_gen from pymatgen's shipped structures and SMACT-checked
-    substitutions (``--source raw``, which needs no fetched file for this task)."""
+    substitutions (``--source raw``, which needs no fetched file for this task). A quarter
+    of each goes to the test split (:data:`SPLIT_FRACTIONS`): 600 reactions leave about 15
+    per class there, enough for a class-balanced evaluation set."""
     from mist_pl.tasks.build import main as build
 
     for task, source in (("rxn_naming", "fixtures"), ("cond_mat_gen", "raw")):
-        if build(["--task", task, "--out", str(out / task), "--source", source]) != 0:
+        args = ["--task", task, "--out", str(out / task), "--source", source,
+                "--fractions", *(str(f) for f in SPLIT_FRACTIONS)]
+        if build(args) != 0:
             raise RuntimeError(f"building the {task} task data failed")
 
 
@@ -113,8 +129,13 @@ def sft_mixture(tasks_dir: Path, path: Path) -> Path:
     mixture = yaml.safe_load((REPO / "conf/data/sft_tiny.yaml").read_text())
     mixture["name"] = "sft_demo"
     mixture["output_dir"] = str(path.parent / "prepared_sft")
+    # The two demo tasks get most of the tokens; the shipped auxiliary tasks keep their
+    # relative weights in the rest.
     sources = [s for s in mixture["sources"] if s["name"] != "rxn_naming"]
-    for task, weight in (("rxn_naming", 0.35), ("cond_mat_gen", 0.1)):
+    rest = sum(s["weight"] for s in sources)
+    for source in sources:
+        source["weight"] = round(AUXILIARY_SFT_SHARE * source["weight"] / rest, 4)
+    for task, weight in SFT_TASK_SHARES.items():
         sources.insert(0, {"name": f"{task}_traces", "format": "jsonl",
                            "path": str((tasks_dir / task / "sft_train.jsonl").resolve()),
                            "transform": {"kind": "chat"}, "weight": weight})
@@ -134,8 +155,16 @@ def prepare_mix(mixture: Path, out: Path) -> Path:
     return out
 
 
+def latest_version(stage_dir: Path) -> Path:
+    """Lightning's newest ``version_N`` folder of a stage (a rerun into the same --out adds one)."""
+    versions = sorted(stage_dir.glob("version_*"), key=lambda p: int(p.name.split("_")[-1]))
+    if not versions:
+        raise FileNotFoundError(f"no TensorBoard version folder under {stage_dir}")
+    return versions[-1]
+
+
 def fit_stage(stage: Stage, out_dir: Path, init_from: Path | None) -> Path:
-    """Fit one stage; export its last checkpoint to a Hugging Face folder and return it."""
+    """Fit one stage; export the final weights to a Hugging Face folder and return it."""
     from mist_pl.cli import main
     from mist_pl.export import export
 
@@ -155,40 +184,64 @@ def fit_stage(stage: Stage, out_dir: Path, init_from: Path | None) -> Path:
         cli = main(args)
     finally:
         sys.argv = argv
-    ckpt = cli.trainer.checkpoint_callback.last_model_path or cli.trainer.checkpoint_callback.best_model_path
-    return export(ckpt, out_dir / stage.name / "hf")
+    # The weights as training ended, whatever step the config's checkpoint schedule last
+    # saved at (weights only: the next stage starts a fresh optimizer).
+    trainer = cli.trainer
+    final = Path(trainer.log_dir) / "checkpoints" / f"final-step{trainer.global_step}.ckpt"
+    trainer.save_checkpoint(final, weights_only=True)
+    return export(final, out_dir / stage.name / "hf")
 
 
-def measure(model_name: str, tasks_dir: Path, budget: Budget, out: Path) -> dict[str, float | None]:
-    """SCS d, LS_d on rxn_naming and greedy top-1 per task (test splits) of one model."""
+def evaluation_examples(tasks_dir: Path, task_name: str, limit: int) -> list[dict]:
+    """The test examples every stage is measured on: the first ``limit`` of the test split,
+    taken class by class in turn for reaction naming (ten classes, equal numbers: neither
+    top-1 nor LS_d then rewards a class prior) and one request per element set before
+    any repeats for material generation."""
+    from mist_pl.eval.task_data import answer_key, load_task_examples
+    from mist_pl.tasks.registry import get_task
+
+    key = EVALUATION_BALANCE[task_name]
+    return load_task_examples(get_task(task_name), tasks_dir / task_name / "test.jsonl", limit,
+                              balance_by=answer_key if key == "answer" else lambda e: tuple(sorted(e.get(key) or ())))
+
+
+def measure(
+    model_name: str, tasks_dir: Path, budget: Budget, out: Path, sampled: Sequence[str] = (), k: int = 4, seed: int = 0,
+) -> dict[str, float | None]:
+    """SCS d, LS_d on rxn_naming, greedy valid-answer rate and top-1 per task (test splits)
+    of one model; for the tasks in ``sampled`` also pass@k of ``k`` samples at T = 0.9
+    (LS_pass@k, ``passk_<task>``) and the share of valid sampled answers."""
     import torch
 
+    from mist_pl.diagnostics.ls_logprob import run_ls_d
     from mist_pl.diagnostics.suite import DiagnosticOptions, prepare_inputs, run_diagnostic
     from mist_pl.eval.evaluate import EvalConfig, evaluate_task
     from mist_pl.eval.loading import load_model
-    from mist_pl.eval.task_data import load_task_examples
     from mist_pl.tasks.registry import get_task
 
     out.parent.mkdir(parents=True, exist_ok=True)
     model, tokenizer = load_model(model_name, seed=1234)
     row: dict[str, float | None] = {}
     details: dict = {}
+    examples = {task: evaluation_examples(tasks_dir, task, budget.eval_examples) for task in TASKS}
     with torch.inference_mode():
         scs_options = DiagnosticOptions(limit=budget.scs_molecules, batch_size=16)
         scs = run_diagnostic("scs", model, tokenizer, prepare_inputs("scs", scs_options), scs_options)
         row["scs_d"] = scs.summary["metrics"].get("cohens_d")
-        ls_options = DiagnosticOptions(tasks=["rxn_naming"], data=[str(tasks_dir / "rxn_naming" / "test.jsonl")],
-                                       limit=budget.ls_examples, batch_size=8)
-        ls = run_diagnostic("ls_d", model, tokenizer, prepare_inputs("ls_d", ls_options), ls_options)
+        ls = run_ls_d(model, tokenizer, {"rxn_naming": examples["rxn_naming"]}, batch_size=10)
         row["ls_d_rxn_naming"] = ls.summary["metrics"]["rxn_naming"].get("cohens_d")
         details.update(scs=scs.summary["metrics"], ls_d=ls.summary["metrics"])
-        config = EvalConfig(sampled=False, max_new_tokens=budget.eval_max_new_tokens, batch_size=8)
         for task_name in TASKS:
-            task = get_task(task_name)
-            examples = load_task_examples(task, tasks_dir / task_name / "test.jsonl", budget.eval_examples)
-            result = evaluate_task(model, tokenizer, task, examples, config)
-            row[f"top1_{task_name}"] = result.metrics.get("top1")
-            details[f"eval_{task_name}"] = result.metrics
+            config = EvalConfig(sampled=task_name in sampled, k=k, n=k, max_new_tokens=budget.eval_max_new_tokens,
+                                batch_size=8, seed=seed)
+            result = evaluate_task(model, tokenizer, get_task(task_name), examples[task_name], config)
+            metrics = result.metrics
+            row.update({f"top1_{task_name}": metrics.get("top1"), f"valid_{task_name}": metrics.get("valid"),
+                        f"n_{task_name}": metrics.get("n_evaluated")})
+            if task_name in sampled:
+                row[f"passk_{task_name}"] = metrics.get(f"pass@{k}")
+                row[f"valid_sampled_{task_name}"] = metrics.get("valid_sampled")
+            details[f"eval_{task_name}"] = metrics
             with (out.parent / f"{out.stem}_{task_name}_samples.jsonl").open("w", encoding="utf-8") as handle:
                 for sample in result.samples:
                     handle.write(json.dumps(sample, ensure_ascii=False, default=str) + "\n")
@@ -205,15 +258,62 @@ def format_value(value: float | None, percent: bool = False) -> str:
     return f"{100 * value:.0f}%" if percent else f"{value:+.2f}"
 
 
+def format_top1(value: float | None, n: int | None) -> str:
+    """``12% [6, 22]``: top-1 with its Wilson 95% interval over ``n`` examples."""
+    if value is None or not n:
+        return format_value(value, percent=True)
+    lo, hi = wilson_interval(round(value * n), n)
+    return f"{100 * value:.0f}% [{100 * lo:.0f}, {100 * hi:.0f}]"
+
+
+def format_cell(metrics: dict, key: str, kind: str) -> str:
+    if kind == "top1":
+        return format_top1(metrics.get(key), metrics.get("n_" + key.removeprefix("top1_")))
+    return format_value(metrics.get(key), percent=kind == "share")
+
+
 def format_table(rows: dict[str, dict[str, float | None]]) -> str:
-    """Rows (stage -> metrics) as a plain-text table; top-1 columns in percent."""
-    headers = ["stage", *(title for _, title in TABLE_COLUMNS)]
-    body = [[stage, *(format_value(metrics.get(key), key.startswith("top1")) for key, _ in TABLE_COLUMNS)]
+    """Rows (stage -> metrics) as a plain-text table; shares in percent."""
+    headers = ["stage", *(title for _, title, _ in TABLE_COLUMNS)]
+    body = [[stage, *(format_cell(metrics, key, kind) for key, _, kind in TABLE_COLUMNS)]
             for stage, metrics in rows.items()]
     widths = [max(len(line[i]) for line in [headers, *body]) for i in range(len(headers))]
     lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
              for line in [headers, *body]]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def baselines(demo: Demo) -> dict[str, float | None]:
+    """What top-1 on rxn_naming means: a uniform guess among the ten classes, and always
+    naming the most common class of the evaluated test examples."""
+    from mist_pl.tasks.registry import get_task
+
+    task = get_task("rxn_naming")
+    path = demo.tasks_dir / "rxn_naming" / "test.jsonl"
+    examples = evaluation_examples(demo.tasks_dir, "rxn_naming", demo.budget.eval_examples) if path.exists() else []
+    counts = Counter(e.get("answer") for e in examples)
+    majority = max(counts.values()) / len(examples) if examples else None
+    return {"chance_top1_rxn_naming": task.chance_top1, "majority_top1_rxn_naming": majority}
+
+
+def format_report(demo: Demo) -> str:
+    """The table of every measured stage, the baselines that give it scale and what each
+    GRPO stage learned."""
+    base = baselines(demo)
+    lines = [
+        "SCS d: Cohen's d of log-prob, canonical vs corrupted SMILES. LS_d: Cohen's d, gold class vs the other",
+        "classes (log-prob). valid: greedy completions that close <answer> with a well-typed answer; top-1: greedy,",
+        f"right answers [Wilson 95% CI], on the first {demo.budget.eval_examples} examples of each test split "
+        f"({demo.tasks_dir}).",
+        "",
+        format_table(demo.rows),
+        "",
+        f"rxn_naming top-1 baselines: uniform guess {format_value(base['chance_top1_rxn_naming'], True)}, "
+        f"always the test split's most common class {format_value(base['majority_top1_rxn_naming'], True)}.",
+    ]
+    for task, summary in demo.learning.items():
+        lines.append(f"GRPO {task}: {describe_learning(summary)}")
     return "\n".join(lines)
 
 
@@ -244,6 +344,13 @@ def plan(demo: Demo) -> list[tuple[str, Callable[[], str]]]:
         def act() -> str:
             models[label] = fit_stage(stage, out, Path(models[previous]) if previous else None)
             return str(models[label])
+        return act
+
+    def grpo_step(label: str, stage: Stage, previous: str, task: str) -> Callable[[], str]:
+        def act() -> str:
+            fit_step(label, stage, previous)()
+            demo.learning[task] = grpo_learning(latest_version(out / stage.name), task)
+            return describe_learning(demo.learning[task])
         return act
 
     def tasks_step() -> str:
@@ -282,8 +389,8 @@ def plan(demo: Demo) -> list[tuple[str, Callable[[], str]]]:
         ("measure cpt", measure_step("cpt")),
         ("sft", sft_act),
         ("measure sft", measure_step("sft")),
-        ("grpo_rxn_naming", fit_step("grpo_rxn_naming", grpo_rxn, "sft")),
-        ("grpo_cond_mat_gen", fit_step("grpo", grpo_cmg, "grpo_rxn_naming")),
+        ("grpo_rxn_naming", grpo_step("grpo_rxn_naming", grpo_rxn, "sft", "rxn_naming")),
+        ("grpo_cond_mat_gen", grpo_step("grpo", grpo_cmg, "grpo_rxn_naming", "cond_mat_gen")),
         ("measure grpo", measure_step("grpo")),
     ]
 
@@ -322,11 +429,12 @@ def main(argv: list[str] | None = None) -> None:
     bar.close()
 
     print("\n" + format_timings(demo.timings))
-    print("\nSCS d: Cohen's d of log-prob, canonical vs corrupted SMILES; LS_d: Cohen's d, gold answer vs distractors;")
-    print("top-1: greedy, test split of runs/demo/tasks (a tiny model: expect small numbers)\n")
-    print(format_table(demo.rows))
+    print("\n" + format_report(demo))
     (out_dir / "results.json").write_text(json.dumps(
-        {"rows": demo.rows, "seconds": {t.name: round(t.seconds, 1) for t in demo.timings}}, indent=2) + "\n")
+        {"rows": demo.rows, "seconds": {t.name: round(t.seconds, 1) for t in demo.timings},
+         "baselines": baselines(demo), "grpo": demo.learning}, indent=2, default=str) + "\n")
+    if demo.learning:
+        print(f"GRPO curves: {plot_learning(demo.learning, out_dir / 'grpo_curves.png')}")
     print(f"\nresults: {out_dir / 'results.json'}")
     print(f"TensorBoard: tensorboard --logdir {out_dir}")
 

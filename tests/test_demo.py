@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import yaml
 
 from mist_pl import demo
@@ -9,14 +10,16 @@ from mist_pl import demo
 
 def test_format_table_rows_columns_and_missing_values():
     rows = {
-        "base": {"scs_d": 0.3, "ls_d_rxn_naming": -0.11, "top1_rxn_naming": 0.0, "top1_cond_mat_gen": None},
-        "grpo": {"scs_d": 1.234, "ls_d_rxn_naming": float("nan"), "top1_rxn_naming": 0.25, "top1_cond_mat_gen": 1.0},
+        "base": {"scs_d": 0.3, "ls_d_rxn_naming": -0.11, "valid_rxn_naming": 0.0, "top1_rxn_naming": 0.0,
+                 "n_rxn_naming": 50, "valid_cond_mat_gen": None, "top1_cond_mat_gen": None},
+        "grpo": {"scs_d": 1.234, "ls_d_rxn_naming": float("nan"), "valid_rxn_naming": 0.96, "top1_rxn_naming": 0.2,
+                 "n_rxn_naming": 50, "valid_cond_mat_gen": 0.5, "top1_cond_mat_gen": 1.0, "n_cond_mat_gen": 10},
     }
     lines = demo.format_table(rows).splitlines()
-    assert lines[0].split()[0] == "stage" and "LS_d rxn_naming" in lines[0] and "top-1 cond_mat_gen" in lines[0]
+    assert lines[0].split()[0] == "stage" and "LS_d rxn" in lines[0] and "cmg top-1" in lines[0]
     assert set(lines[1].replace(" ", "")) == {"-"}
-    assert lines[2].split() == ["base", "+0.30", "-0.11", "0%", "-"]
-    assert lines[3].split() == ["grpo", "+1.23", "-", "25%", "100%"]
+    assert lines[2].split() == ["base", "+0.30", "-0.11", "0%", "0%", "[0,", "7]", "-", "-"]
+    assert lines[3].split() == ["grpo", "+1.23", "-", "96%", "20%", "[11,", "33]", "50%", "100%", "[72,", "100]"]
     assert len({len(line) for line in lines}) == 1  # aligned
 
 
@@ -31,11 +34,28 @@ def test_format_timings_total():
     assert text.splitlines()[-1].split() == ["total", "91"]
 
 
-def test_quick_budget_is_smaller_and_checkpointed():
+def test_quick_budget_is_smaller():
     full, quick = demo.Budget(), demo.Budget.quick()
     assert quick.cpt_steps <= full.cpt_steps and quick.grpo_rxn_steps <= full.grpo_rxn_steps
-    for budget in (full, quick):  # cpt/sft configs checkpoint every 50 steps
-        assert budget.cpt_steps % 50 == 0 and budget.sft_steps % 50 == 0
+    assert quick.eval_examples < full.eval_examples
+
+
+def test_evaluation_examples_are_class_balanced_and_distinct_requests(tmp_path):
+    import json
+    from collections import Counter
+
+    folder = tmp_path / "rxn_naming"
+    folder.mkdir()
+    rows = [{"reaction": f"C{i}>>CC", "answer": "Reduction" if i < 8 else "Acylation"} for i in range(10)]
+    (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    picked = demo.evaluation_examples(tmp_path, "rxn_naming", 4)
+    assert Counter(e["answer"] for e in picked) == {"Reduction": 2, "Acylation": 2}  # not the first four
+    folder = tmp_path / "cond_mat_gen"
+    folder.mkdir()
+    rows = [{"elements": ["Na", "Cl"], "answer": "NaCl"}, {"elements": ["Cl", "Na"], "answer": "Na2Cl2"},
+            {"elements": ["Mg", "O"], "answer": "MgO"}]
+    (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert [e["answer"] for e in demo.evaluation_examples(tmp_path, "cond_mat_gen", 2)] == ["NaCl", "MgO"]
 
 
 def test_sft_mixture_uses_task_traces(tmp_path):
@@ -46,6 +66,10 @@ def test_sft_mixture_uses_task_traces(tmp_path):
     assert {"rxn_naming_traces", "cond_mat_gen_traces"} <= set(names)
     traces = next(s for s in mixture["sources"] if s["name"] == "rxn_naming_traces")
     assert traces["path"].endswith("rxn_naming/sft_train.jsonl") and traces["transform"] == {"kind": "chat"}
+    weights = {s["name"]: s["weight"] for s in mixture["sources"]}
+    assert weights["rxn_naming_traces"] == demo.SFT_TASK_SHARES["rxn_naming"]
+    auxiliary = sum(w for name, w in weights.items() if not name.endswith("_traces"))
+    assert auxiliary == pytest.approx(demo.AUXILIARY_SFT_SHARE, abs=1e-3)
 
 
 def test_help_runs(capsys):

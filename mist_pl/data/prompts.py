@@ -6,8 +6,9 @@ task's own file format (``task`` + a non-jsonl ``train_path``: the task's
 ``load_examples``), or from a function given by import path (``examples_fn``).
 An example without a prompt gets one from its task's ``build_prompt``.
 
-Every prompt is rendered with the tokenizer's chat template and
-``add_generation_prompt=True``, tokenized once at ``setup``, and left-padded per batch
+Every prompt is rendered by :func:`mist_pl.models.chat.render_prompt` (chat template,
+generation prompt, then the task's response prefix such as ``<think>``), tokenized once
+at ``setup``, and left-padded per batch
 (generation appends on the right). Prompts over ``max_prompt_tokens`` are rejected or
 cut in the middle (keeping the chat header and the generation prompt), with a count.
 Unreadable lines are skipped and counted, never fatal.
@@ -31,9 +32,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from transformers import PreTrainedTokenizerBase
 
+from mist_pl.models.chat import render_prompt
+
 log = logging.getLogger(__name__)
 
 OVERLONG = ("reject", "truncate")
+# Example column holding the text each completion continues (see ``response_prefix``).
+RESPONSE_PREFIX_COLUMN = "response_prefix"
 
 
 class PromptSampler(DistributedSampler):
@@ -137,6 +142,11 @@ class PromptDataModule(L.LightningDataModule):
         task: default ``task`` column for examples without one; builds missing prompts.
         prompt_field: the example field holding the user prompt.
         system_prompt: optional system message before every prompt.
+        response_prefix: text the assistant turn starts with, already written (see
+            :mod:`mist_pl.models.chat`); None: each example's task's own (``<think>``
+            for the built-in tasks; nothing for examples without a registered task).
+            Stored in each example's ``response_prefix`` column: rewards judge the
+            prefix plus the generated text.
         batch_size: prompts per batch = one GRPO generation round; must equal
             ``grpo.prompts_per_round`` (the module checks).
         max_prompt_tokens: prompt length limit after the chat template.
@@ -154,6 +164,7 @@ class PromptDataModule(L.LightningDataModule):
         task: str | None = None,
         prompt_field: str = "prompt",
         system_prompt: str | None = None,
+        response_prefix: str | None = None,
         batch_size: int = 4,
         max_prompt_tokens: int = 256,
         overlong: str = "reject",
@@ -172,6 +183,7 @@ class PromptDataModule(L.LightningDataModule):
             raise ValueError(f"data.batch_size={batch_size!r} must be >= 1 and data.max_prompt_tokens={max_prompt_tokens!r} >= 8")
         self.train_path, self.examples_fn, self.task = train_path, examples_fn, task
         self.prompt_field, self.system_prompt = prompt_field, system_prompt
+        self.response_prefix = response_prefix
         self.batch_size, self.max_prompt_tokens, self.overlong = batch_size, max_prompt_tokens, overlong
         self.tokenizer_name, self.seed, self.shuffle = tokenizer, seed, shuffle
         self.num_workers, self.limit = num_workers, limit
@@ -240,6 +252,21 @@ class PromptDataModule(L.LightningDataModule):
                 log.debug("no prompt for %s: %s", example.get("origin"), error)
         return None
 
+    def prefix_for(self, example: Mapping[str, Any]) -> str:
+        """The text the assistant turn starts with: ``response_prefix`` if set, else the
+        example's task's own (``<think>`` for the built-in tasks), else nothing."""
+        if self.response_prefix is not None:
+            return self.response_prefix
+        task = example.get("task")
+        if isinstance(task, str):
+            from mist_pl.tasks.registry import get_task
+
+            try:
+                return get_task(task).response_prefix
+            except KeyError:
+                return ""
+        return ""
+
     def setup(self, stage: str | None = None) -> None:
         if self.dataset is not None:
             return
@@ -253,10 +280,9 @@ class PromptDataModule(L.LightningDataModule):
             if prompt is None:
                 counts["no_prompt"] += 1
                 continue
-            messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
-            messages.append({"role": "user", "content": prompt})
             example.setdefault(self.prompt_field, prompt)
-            texts.append((tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True), example))
+            example[RESPONSE_PREFIX_COLUMN] = self.prefix_for(example)
+            texts.append((render_prompt(tokenizer, prompt, self.system_prompt, example[RESPONSE_PREFIX_COLUMN]), example))
         encoded = tokenizer([t for t, _ in texts], add_special_tokens=False)["input_ids"] if texts else []
         for ids, (_, example) in zip(encoded, texts):
             if len(ids) > self.max_prompt_tokens:

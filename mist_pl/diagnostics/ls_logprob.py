@@ -5,8 +5,9 @@ labelled stand-ins (the other, :mod:`mist_pl.diagnostics.ls_passk`, is pass@k of
 sampling). It asks: before any RL, does the model already put more probability on the
 right answer than on wrong ones, in the exact layout RL will reward?
 
-For each example, prefix = the task prompt rendered in the chat template with the
-generation prompt, then ``<think>{think}</think><answer>`` (``think`` empty by default:
+For each example, prefix = the task prompt rendered as RL renders it (chat template,
+generation prompt, the task's response prefix ``<think>``), then the rest of
+``<think>{think}</think><answer>`` (``think`` empty by default:
 a direct answer, no reasoning sampled). Scored span = ``{answer}</answer>``: the answer
 tokens plus the closing tag, so "the answer ends here" counts too. The opening
 ``<answer>`` tag is in the prefix because it is the same for every candidate.
@@ -38,15 +39,23 @@ from mist_pl.diagnostics.distractors import DEFAULT_NUM_DISTRACTORS, AnswerSet, 
 from mist_pl.diagnostics.effect_sizes import cohens_d, rank_biserial, superiority
 from mist_pl.diagnostics.report import DiagnosticResult
 from mist_pl.diagnostics.scoring import OK, ScoringItem, score_items
-from mist_pl.eval.prompts import has_chat_template, render_prompt
+from mist_pl.models.chat import has_chat_template, render_prompt
+from mist_pl.tasks.answer import ANSWER_OPEN, THINK_CLOSE, THINK_OPEN
 from mist_pl.tasks.registry import get_task
 
 NAME = "ls_d"
 NO_PROMPT = "no_prompt"
 
 
-def answer_prefix(tokenizer: PreTrainedTokenizerBase, prompt: str, system: str | None = None, think: str = "") -> str:
-    return render_prompt(tokenizer, prompt, system) + f"<think>{think}</think><answer>"
+def answer_prefix(
+    tokenizer: PreTrainedTokenizerBase, prompt: str, system: str | None = None, think: str = "",
+    response_prefix: str = THINK_OPEN,
+) -> str:
+    """The rendered prompt, the response prefix the task opens the answer with, then the
+    rest of a ``<think>{think}</think><answer>`` layout (what the prefix did not write)."""
+    layout = f"{THINK_OPEN}{think}{THINK_CLOSE}{ANSWER_OPEN}"
+    rest = layout[len(response_prefix):] if layout.startswith(response_prefix) else layout
+    return render_prompt(tokenizer, prompt, system, response_prefix) + rest
 
 
 def answer_target(answer: str) -> str:
@@ -83,7 +92,8 @@ def _score_task(model, tokenizer, task_name, examples, options) -> tuple[list[di
             row["status"] = answers.reason
             continue
         try:
-            prefix = answer_prefix(tokenizer, task.build_prompt(example), options["system_prompt"], options["think"])
+            prefix = answer_prefix(tokenizer, task.build_prompt(example), options["system_prompt"], options["think"],
+                                   task.response_prefix)
         except (KeyError, TypeError, ValueError):
             row["status"] = NO_PROMPT
             continue

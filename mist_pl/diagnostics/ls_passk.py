@@ -48,7 +48,9 @@ def run_ls_passk(
         result = evaluate_task(model, tokenizer, get_task(task_name), examples, config, all_finished=all_finished)
         rows.extend(result.samples)
         m = result.metrics
-        metrics[task_name] = {key: m.get(key), "pass@1_sampled": m.get("pass@1_sampled"), "n_items": m["n_evaluated"]}
+        # valid_sampled tells "cannot format" from "cannot solve" when pass@k is low.
+        metrics[task_name] = {key: m.get(key), "pass@1_sampled": m.get("pass@1_sampled"),
+                              "valid_sampled": m.get("valid_sampled"), "n_items": m["n_evaluated"]}
         counts[task_name] = {"read": m["n_examples"], "scored": m["n_evaluated"], **m["skipped"],
                              "metric_errors": m["metric_errors"]}
     values = [v[key] for v in metrics.values() if v.get(key) is not None]
@@ -62,6 +64,7 @@ def run_ls_passk(
             "estimator": "unbiased pass@k = 1 - C(n-c, k)/C(n, k) per example (product form), averaged",
             "k": k, "n": config.n, "temperature": temperature, "max_new_tokens": max_new_tokens, "seed": seed,
             "metric": "the task's top1(completion, example)",
+            "valid_sampled": "share of the sampled completions that close a well-typed answer (the task's valid)",
         },
     }
     return DiagnosticResult(NAME, rows, summary)

@@ -14,7 +14,8 @@ Definitions, so numbers are comparable between runs:
   has something to be predicted from.
 * Batches are right-padded with an attention mask, so positions are 0..L-1 for every
   row without passing ``position_ids``; this works with the eager, SDPA and
-  flash-attention backends alike. Every rank cuts the same items into the same
+  flash-attention backends alike. Items that share their prefix (candidate answers to one
+  question) run it once instead, left-padded with explicit positions (``share_prefixes``). Every rank cuts the same items into the same
   fixed-size batches, so under FSDP all ranks run the same number of forward calls.
 * Items longer than the context (``config.max_position_embeddings``, or ``max_length``
   when smaller) are skipped with status ``too_long``; an empty target gives
@@ -31,6 +32,8 @@ from dataclasses import dataclass
 
 import torch
 from transformers import PreTrainedTokenizerBase
+
+from mist_pl.rl.forward import continuation_logits
 
 OK = "ok"
 TOO_LONG = "too_long"
@@ -97,6 +100,14 @@ def _accepts_logits_to_keep(model: torch.nn.Module) -> bool:
     return "logits_to_keep" in inspect.signature(model.forward).parameters
 
 
+def _can_share_prefixes(model: torch.nn.Module) -> bool:
+    """A Hugging Face causal LM that takes explicit positions and a KV cache (anything else
+    is scored one full sequence per item)."""
+    parameters = inspect.signature(model.forward).parameters
+    has_cache = "cache" in parameters or "past_key_values" in parameters
+    return getattr(model, "config", None) is not None and "position_ids" in parameters and has_cache
+
+
 @torch.no_grad()
 def score_items(
     model: torch.nn.Module,
@@ -104,9 +115,16 @@ def score_items(
     items: Sequence[ScoringItem],
     batch_size: int = 16,
     max_length: int | None = None,
+    share_prefixes: bool = True,
 ) -> list[SpanScore]:
     """Mean token log-prob of each item's target given its prefix (one score per item,
-    in the order given). The model is put in eval mode and restored afterwards."""
+    in the order given). The model is put in eval mode and restored afterwards.
+
+    ``share_prefixes``: items with the same prefix (a question and its candidate answers)
+    run the prefix once and its keys/values serve every candidate
+    (:func:`mist_pl.rl.forward.continuation_logits`); for LS_d's five answers after a
+    300-token prompt that is about a fifth of the compute. Scores equal the unshared ones
+    up to float rounding."""
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} must be at least 1")
     limit = context_limit(model, max_length)
@@ -124,19 +142,64 @@ def score_items(
         else:
             runnable.append((i, prefix + target, len(prefix)))
 
-    # Longest first: similar lengths share a batch (little padding), and an out-of-memory
-    # error shows up on the first batch rather than after minutes of work.
-    runnable.sort(key=lambda r: -len(r[1]))
+    sharing = share_prefixes and _can_share_prefixes(model)
     was_training = model.training
     model.eval()
     try:
-        for start in range(0, len(runnable), batch_size):
-            batch = runnable[start : start + batch_size]
-            for (index, ids, _), score in zip(batch, _score_batch(model, tokenizer, batch)):
+        for batch in _batches(runnable, batch_size, sharing):
+            shared = sharing and len({tuple(ids[:p]) for _, ids, p in batch}) < len(batch)
+            scored = _score_batch_shared(model, tokenizer, batch) if shared else _score_batch(model, tokenizer, batch)
+            for (index, _, _), score in zip(batch, scored):
                 results[index] = score
     finally:
         model.train(was_training)
     return results  # type: ignore[return-value]
+
+
+def _batches(runnable: list[tuple[int, list[int], int]], batch_size: int, by_prefix: bool):
+    """Batches of at most ``batch_size`` items. Longest first: similar lengths share a batch
+    (little padding), and an out-of-memory error shows up on the first batch rather than
+    after minutes of work. ``by_prefix`` keeps items with the same prefix together (longest
+    prefix first), so each batch runs few distinct prefixes."""
+    if by_prefix:
+        runnable = sorted(runnable, key=lambda r: (-r[2], r[1][: r[2]], -len(r[1])))
+    else:
+        runnable = sorted(runnable, key=lambda r: -len(r[1]))
+    for start in range(0, len(runnable), batch_size):
+        yield runnable[start : start + batch_size]
+
+
+def _span_score(values: torch.Tensor, n_target: int, n_tokens: int) -> SpanScore:
+    if not torch.isfinite(values).all():
+        return SpanScore(None, None, n_target, n_tokens, NON_FINITE)
+    total = float(values.double().sum())
+    return SpanScore(total / n_target, total, n_target, n_tokens, OK)
+
+
+def _score_batch_shared(model, tokenizer, batch: list[tuple[int, list[int], int]]) -> list[SpanScore]:
+    """Like :func:`_score_batch`, with each distinct prefix run once (left-padded) and the
+    targets (right-padded) continuing from its cached keys/values."""
+    device = _model_device(model)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    prefixes = [tuple(ids[:p]) for _, ids, p in batch]
+    group_of = {prefix: g for g, prefix in enumerate(dict.fromkeys(prefixes))}
+    targets = [ids[p:] for _, ids, p in batch]
+    p_width, t_width = max(map(len, prefixes)), max(map(len, targets))
+    prompt_ids = torch.full((len(batch), p_width), pad, dtype=torch.long)
+    prompt_mask = torch.zeros((len(batch), p_width), dtype=torch.long)
+    target_ids = torch.full((len(batch), t_width), pad, dtype=torch.long)
+    target_mask = torch.zeros((len(batch), t_width), dtype=torch.long)
+    for row, (prefix, target) in enumerate(zip(prefixes, targets)):
+        prompt_ids[row, p_width - len(prefix) :] = torch.tensor(prefix)
+        prompt_mask[row, p_width - len(prefix) :] = 1
+        target_ids[row, : len(target)] = torch.tensor(target)
+        target_mask[row, : len(target)] = 1
+    group = torch.tensor([group_of[prefix] for prefix in prefixes])
+    logits = continuation_logits(model, prompt_ids.to(device), prompt_mask.to(device), target_ids.to(device),
+                                 target_mask.to(device), group.to(device))
+    token_lp = logits.float().log_softmax(-1).gather(-1, target_ids.to(device).unsqueeze(-1)).squeeze(-1).cpu()
+    return [_span_score(token_lp[row, : len(target)], len(target), len(ids))
+            for row, ((_, ids, _), target) in enumerate(zip(batch, targets))]
 
 
 def _score_batch(model, tokenizer, batch: list[tuple[int, list[int], int]]) -> list[SpanScore]:
@@ -169,11 +232,5 @@ def _score_batch(model, tokenizer, batch: list[tuple[int, list[int], int]]) -> l
         # Target token j (absolute position prefix_len + j) is predicted at window index
         # prefix_len + j - 1 - first.
         lo = prefix_len - 1 - first
-        values = token_lp[row, lo : lo + len(ids) - prefix_len]
-        n_target = len(ids) - prefix_len
-        if not torch.isfinite(values).all():
-            scores.append(SpanScore(None, None, n_target, len(ids), NON_FINITE))
-            continue
-        total = float(values.double().sum())
-        scores.append(SpanScore(total / n_target, total, n_target, len(ids), OK))
+        scores.append(_span_score(token_lp[row, lo : lo + len(ids) - prefix_len], len(ids) - prefix_len, len(ids)))
     return scores

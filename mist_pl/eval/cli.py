@@ -62,4 +62,22 @@ def main(argv: list[str] | None = None) -> dict:
                 handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
     print(json.dumps(metrics, indent=2))
+    for name, m in metrics.items():
+        print(summary_line(name, m))
     return metrics
+
+
+def summary_line(task: str, m: dict) -> str:
+    """``rxn_naming: top-1 12% (valid answers 96%, chance 10%), n=50``: a low top-1 next to the
+    two numbers that say why (cannot format, or cannot solve)."""
+    def pct(value):
+        return "-" if value is None else f"{100 * value:.0f}%"
+
+    context = [f"valid answers {pct(m.get('valid'))}"]
+    if m.get("chance_top1") is not None:
+        context.append(f"chance {pct(m['chance_top1'])}")
+    parts = [f"top-1 {pct(m.get('top1'))} ({', '.join(context)})"]
+    passk = f"pass@{m.get('k')}"
+    if passk in m:
+        parts.append(f"{passk} {pct(m[passk])} (valid sampled {pct(m.get('valid_sampled'))})")
+    return f"{task}: " + "; ".join(parts) + f", n={m.get('n_evaluated')}"

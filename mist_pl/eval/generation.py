@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from mist_pl.rl.sampling import HFSampler, SamplingConfig
@@ -58,6 +59,8 @@ def sample_completions(
     cuda = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
+        # A bar on a terminal only (tqdm disables itself elsewhere): a 7B evaluation takes minutes.
+        bar = tqdm(total=len(prompts), unit="prompt", desc=f"sampling x{num_samples}", leave=False, disable=None)
         for start in range(0, len(prompts), batch_size):
             chunk = prompts[start : start + batch_size]
             ids, mask = left_pad(chunk, sampler.pad_id)
@@ -67,4 +70,6 @@ def sample_completions(
                 [row[:n] for row, n in zip(samples.completion_ids.tolist(), lengths)], skip_special_tokens=True
             )
             out.extend(texts[i * num_samples : (i + 1) * num_samples] for i in range(len(chunk)))
+            bar.update(len(chunk))
+        bar.close()
     return out

@@ -7,7 +7,9 @@ task's own ``load_examples`` (CSV, ``src-/tgt-`` text, crystal records...).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 # One table of the files the package ships per task, kept with the SFT corpus that also reads it.
 from mist_pl.data.task_sft import SHIPPED_EXAMPLES as DEFAULT_FILES
@@ -19,8 +21,42 @@ def default_file(task_name: str) -> Path | None:
     return path if path is not None and path.is_file() else None
 
 
-def load_task_examples(task: Task, path: str | Path | None = None, limit: int | None = None) -> list[dict]:
-    """The first ``limit`` examples of ``path`` (default: the shipped file, if any)."""
+def answer_key(example: Mapping[str, Any]) -> object:
+    answer = example.get("answer")
+    return answer if isinstance(answer, (str, int, float, bool)) else repr(answer)
+
+
+def balanced(examples: Sequence[dict], limit: int, key: Callable[[Mapping[str, Any]], object] = answer_key) -> list[dict]:
+    """``limit`` examples taken round-robin over the distinct values of ``key`` (each value's
+    examples in file order): every value once before any twice.
+
+    Why: with ``key`` = the answer, a closed answer set (ten reaction classes) is evenly
+    represented as far as the file allows; on a split whose classes are uneven, top-1 of
+    "always the commonest class" beats chance and a model's class prior moves LS_d,
+    neither of which says anything about the examples. With ``key`` = the requested
+    element set, the examples are distinct requests first."""
+    buckets: dict[object, list[dict]] = {}
+    for example in examples:
+        buckets.setdefault(key(example), []).append(example)
+    queues = [iter(bucket) for bucket in buckets.values()]
+    chosen: list[dict] = []
+    while queues and len(chosen) < limit:
+        still = []
+        for queue in queues:
+            example = next(queue, None)
+            if example is not None and len(chosen) < limit:
+                chosen.append(example)
+                still.append(queue)
+        queues = still
+    return chosen
+
+
+def load_task_examples(
+    task: Task, path: str | Path | None = None, limit: int | None = None,
+    balance_by: Callable[[Mapping[str, Any]], object] | None = None,
+) -> list[dict]:
+    """The first ``limit`` examples of ``path`` (default: the shipped file, if any), or with
+    ``balance_by`` the first of each of its values in turn (:func:`balanced`)."""
     path = Path(path) if path is not None else default_file(task.name)
     if path is None:
         raise ValueError(f"task {task.name!r} has no shipped data: pass a data file for it")
@@ -35,4 +71,6 @@ def load_task_examples(task: Task, path: str | Path | None = None, limit: int | 
         raise ValueError(f"task {task.name!r} has no example loader: give a .jsonl file of examples")
     else:
         examples = list(task.load_examples(path))
-    return examples if limit is None else examples[:limit]
+    if limit is None:
+        return examples
+    return balanced(examples, limit, balance_by) if balance_by is not None else examples[:limit]

@@ -16,6 +16,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, PreT
 
 from mist_pl.models.attention import ATTENTION_BACKENDS, choose_attention
 from mist_pl.models.lora import LoraConfig, apply_lora, check_qlora_supported, quantization_config
+from mist_pl.models.new_tokens import resize_for_added_tokens
 from mist_pl.models.tiny import TINY_PRESET, tiny_config
 from mist_pl.models.tokenizer import BUILTIN_TOKENIZERS, load_tokenizer
 from mist_pl.models.weights import load_weights
@@ -40,8 +41,13 @@ class ModelConfig:
             installed, else sdpa; or force one of ``flash_attention_2``, ``sdpa``, ``eager``.
         dtype: dtype the weights are created in. Keep float32 with bf16-mixed precision;
             use bfloat16 for FSDP runs of large models with ``precision: bf16-true``.
-        add_chem_tokens: add [START_SMILES], <answer> ... to a foreign tokenizer (and
-            resize the embeddings) so spans and answers are whole tokens.
+        add_chem_tokens: with a foreign (pretrained) tokenizer, add [START_SMILES],
+            <answer> ... as new vocabulary rows. Off by default: the tags stay plain text,
+            written with the model's own pieces, so a pretrained model can read and write
+            them from the first step (the MiST reference adds no tokens either). When on,
+            each new row starts as the mean of its text's pieces
+            (:mod:`mist_pl.models.new_tokens`). The built-in ``mist-chem`` tokenizer always
+            has the tags as tokens.
         gradient_checkpointing: recompute activations in the backward pass to save memory.
         lora: train LoRA adapters only (or QLoRA with ``quantize_4bit``); see
             :class:`~mist_pl.models.lora.LoraConfig`. Needs ``pip install 'mist-pl[lora]'``.
@@ -51,7 +57,7 @@ class ModelConfig:
     tokenizer: str | None = None
     attn_implementation: str = "auto"
     dtype: str = "float32"
-    add_chem_tokens: bool = True
+    add_chem_tokens: bool = False
     gradient_checkpointing: bool = False
     lora: LoraConfig | None = None
 
@@ -150,9 +156,9 @@ def build_model(
         # from_pretrained returns eval mode and Lightning (>= 2.2) keeps submodules' modes:
         # in eval mode HF silently skips activation checkpointing (and dropout).
         model.train()
-    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
-        # New rows start at the mean embedding so added tags do not perturb the model.
-        model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64, mean_resizing=True)
+    added = resize_for_added_tokens(model, tokenizer)
+    if added:
+        log.info("added tokens %s initialised from their text's pieces", ", ".join(added))
     model.config.pad_token_id = tokenizer.pad_token_id
     if model.generation_config is not None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id

@@ -115,11 +115,12 @@ def _load_folder(path: Path) -> PreTrainedTokenizerBase:
     return AutoTokenizer.from_pretrained(path, trust_remote_code=False)
 
 
-def load_tokenizer(name_or_path: str, add_chem_tokens: bool = True) -> PreTrainedTokenizerBase:
+def load_tokenizer(name_or_path: str, add_chem_tokens: bool = False) -> PreTrainedTokenizerBase:
     """Load a built-in tokenizer by name or a tokenizer from a local folder.
 
-    A folder tokenizer gets a pad token (its EOS) when it has none, and the chemistry tags
-    when ``add_chem_tokens``; the model's embeddings must then be resized to match.
+    A folder tokenizer gets a pad token (its EOS) when it has none. Its chemistry tags stay
+    text unless ``add_chem_tokens`` (then the model's embeddings must be resized to match:
+    :func:`mist_pl.models.new_tokens.resize_for_added_tokens`).
     """
     if name_or_path in BUILTIN_TOKENIZERS:
         return _builtin_tokenizer(name_or_path)

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from mist_pl.data.prompts import RESPONSE_PREFIX_COLUMN
 from mist_pl.models.factory import ModelConfig, build_model
 from mist_pl.models.sharding import apply_fsdp2
 from mist_pl.modules.base import LMModule, as_config
@@ -206,6 +207,10 @@ class GRPOModule(LMModule):
             [ids[:n] for ids, n in zip(samples.completion_ids.tolist(), lengths.tolist())], skip_special_tokens=True
         )
         columns = {k: [v for v in values for _ in range(G)] for k, values in batch["columns"].items()}
+        # The prompt ended with the response prefix (e.g. "<think>"): rewards judge the
+        # whole assistant turn, prefix included.
+        prefixes = columns.get(RESPONSE_PREFIX_COLUMN) or [""] * len(completions)
+        completions = [(p if isinstance(p, str) else "") + c for p, c in zip(prefixes, completions)]
         reward_start = time.perf_counter()
         scored = self.rewards(completions, columns)
         reward_s = time.perf_counter() - reward_start
@@ -238,7 +243,7 @@ class GRPOModule(LMModule):
                 rollouts.loss_mask &= ~bad[:, None]
 
         metrics = self._round_metrics(samples, scored, totals, adv, reward_s, nonfinite)
-        per_task = self._task_metrics(columns.get("task"), totals, scored.top1)
+        per_task = self._task_metrics(columns.get("task"), totals, scored.top1, scored.valid)
         self._keep_samples(columns, completions, scored, totals, adv.values)
         return rollouts, metrics, per_task
 
@@ -378,7 +383,11 @@ class GRPOModule(LMModule):
             metrics[f"reward/{name}/none"] = float(scored.skipped[name])
         return metrics
 
-    def _task_metrics(self, tasks: list | None, totals: torch.Tensor, top1: list) -> dict:
+    def _task_metrics(self, tasks: list | None, totals: torch.Tensor, top1: list, valid: list | None = None) -> dict:
+        """Per-task reward mean/std, ``accuracy`` (share of judged completions that are
+        right) and ``valid_rate`` (share that are well-typed answers, right or wrong: low
+        accuracy with a high valid rate means "cannot solve", not "cannot format").
+        A rate is left out when no completion of the task was judged."""
         if not tasks:
             return {}
         out = {}
@@ -392,6 +401,9 @@ class GRPOModule(LMModule):
             hits = [top1[i] for i in rows if top1 and top1[i] is not None]
             if hits:
                 out[f"task/{task}/accuracy"] = sum(hits) / len(hits)
+            valid_flags = [valid[i] for i in rows if valid and valid[i] is not None]
+            if valid_flags:
+                out[f"task/{task}/valid_rate"] = sum(valid_flags) / len(valid_flags)
         return out
 
     def _keep_samples(self, columns: dict, completions: list[str], scored, totals, advantages) -> None:

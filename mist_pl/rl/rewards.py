@@ -12,8 +12,10 @@ wall-clock limit: an exception or a timeout costs only the affected completions 
 reward (``None``), counted and logged per function, and never stops training. A reward
 that returns the wrong number of values raises, naming the function.
 
-The top-1 metric comes from the task registry: examples with a ``task`` column whose
-task is registered are scored with that task's ``top1``.
+The top-1 metric and the valid-answer flag come from the task registry: examples with
+a ``task`` column whose task is registered are judged with that task's ``top1`` and
+``valid`` (1.0 / 0.0 per completion, ``None`` where the task is unknown or lacks the
+check), through the same safe call as the rewards.
 """
 
 from __future__ import annotations
@@ -63,13 +65,16 @@ def import_object(path: str) -> Any:
 class RewardResult:
     """Rewards of one round. ``total[i]`` is None when no reward function scored
     completion i; ``failed`` counts exceptions/timeouts/non-finite values per function,
-    ``skipped`` the Nones each function returned on purpose (or after failing)."""
+    ``skipped`` the Nones each function returned on purpose (or after failing).
+    ``top1`` / ``valid``: per completion, whether its answer is right / is a well-typed
+    answer at all (see :class:`~mist_pl.tasks.registry.Task`); None where not judged."""
 
     total: list[float | None]
     per_function: dict[str, list[float | None]]
     failed: dict[str, int]
     skipped: dict[str, int]
     top1: list[float | None] = field(default_factory=list)
+    valid: list[float | None] = field(default_factory=list)
 
 
 class RewardComputer:
@@ -96,16 +101,28 @@ class RewardComputer:
             failed[name] = n_failed
             skipped[name] = sum(v is None for v in values)
         total = weighted_total([per_function[n] for n in self.names], self.weights)
-        return RewardResult(total, per_function, failed, skipped, self.top1(completions, columns))
+        return RewardResult(total, per_function, failed, skipped, self.top1(completions, columns),
+                            self.valid(completions, columns))
 
     def top1(self, completions: Sequence[str], columns: Mapping[str, Any]) -> list[float | None]:
         """1/0 per completion whose example names a registered task with a metric, else None."""
+        return self.task_judgement("top1", completions, columns)
+
+    def valid(self, completions: Sequence[str], columns: Mapping[str, Any]) -> list[float | None]:
+        """1/0 per completion whose example names a registered task with a validity check
+        (a well-typed answer, right or wrong), else None."""
+        return self.task_judgement("valid", completions, columns)
+
+    def task_judgement(self, attribute: str, completions: Sequence[str], columns: Mapping[str, Any]) -> list[float | None]:
+        """The registered tasks' ``attribute`` check (``top1`` or ``valid``) per completion,
+        each task's rows in one safe call; None where the example has no registered task
+        with that check, or the check failed or timed out."""
         tasks = columns.get("task")
         if not isinstance(tasks, (list, tuple)):
             return [None] * len(completions)
         out: list[float | None] = [None] * len(completions)
         for task_name in sorted({t for t in tasks if isinstance(t, str)}):
-            metric = task_metric(task_name)
+            metric = task_metric(task_name, attribute)
             if metric is None:
                 continue
             rows = [i for i, t in enumerate(tasks) if t == task_name]
@@ -116,22 +133,30 @@ class RewardComputer:
         return out
 
 
-_METRICS: dict[str, Any] = {}
+# Task attributes that are per-completion checks ``(completion, example) -> bool``.
+JUDGEMENT_ATTRIBUTES = ("top1", "valid")
+
+_METRICS: dict[tuple[str, str], Any] = {}
 
 
-def task_metric(name: str):
-    """The task's top-1 metric as a batch function (cached), or None if it has none."""
-    if name not in _METRICS:
+def task_metric(name: str, attribute: str = "top1"):
+    """The task's ``attribute`` check (``top1``: its top-1 metric; ``valid``: its
+    valid-answer check) as a batch function (cached), or None if the task is unknown or
+    has no such check."""
+    if attribute not in JUDGEMENT_ATTRIBUTES:
+        raise ValueError(f"task attribute {attribute!r} is not one of {JUDGEMENT_ATTRIBUTES}")
+    key = (name, attribute)
+    if key not in _METRICS:
         metric = None
         try:
             from mist_pl.tasks.registry import get_task
 
-            top1 = getattr(get_task(name), "top1", None)
-            metric = per_example(top1) if top1 is not None else None
+            check = getattr(get_task(name), attribute, None)
+            metric = per_example(check) if check is not None else None
         except (KeyError, ImportError) as error:
-            log.info("no top-1 metric for task %r (%s)", name, error)
-        _METRICS[name] = metric
-    return _METRICS[name]
+            log.info("no %s check for task %r (%s)", attribute, name, error)
+        _METRICS[key] = metric
+    return _METRICS[key]
 
 
 __all__ = ["RewardComputer", "RewardResult", "RewardSpec", "import_object", "reward_name"]

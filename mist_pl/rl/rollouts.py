@@ -59,9 +59,15 @@ class Rollouts:
         )
 
     def model_inputs(self) -> dict[str, torch.Tensor]:
-        """Prompt + completion as one sequence; positions count real tokens only, so
-        left padding never shifts a prompt."""
-        input_ids = torch.cat([self.prompt_ids, self.completion_ids], dim=1)
-        attention_mask = torch.cat([self.prompt_mask, self.completion_mask], dim=1).long()
-        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}
+        return joined_inputs(self.prompt_ids, self.prompt_mask, self.completion_ids, self.completion_mask)
+
+
+def joined_inputs(
+    prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, completion_ids: torch.Tensor, completion_mask: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """Left-padded prompt + right-padded completion as one sequence; positions count real
+    tokens only, so left padding never shifts a prompt."""
+    input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
+    attention_mask = torch.cat([prompt_mask, completion_mask], dim=1).long()
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}

@@ -34,6 +34,12 @@ MAX_COMPLETION_CHARS = 1 << 20  # 1 MiB: far beyond any generation budget, still
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 
+# Every task's assistant turn starts with this already written (the prompt ends with it, as
+# in the MiST reference code): the model begins inside its reasoning and half of the layout
+# is given, so even a base model that has never seen the tags closes answers now and then.
+# What is judged is the whole turn: this prefix plus the generated text.
+RESPONSE_PREFIX = THINK_OPEN
+
 # End-of-turn markers a decoder may leave when special tokens are not skipped.
 _TRAILERS = ("<|im_end|>", "<|endoftext|>")
 
@@ -184,5 +190,18 @@ def _parse(raw: Any) -> Parsed:
 
 
 def format_reward(completions: list[Any], **columns: Any) -> list[float]:
-    """1.0 for a well-formed ``<think>..</think><answer>..</answer>`` completion, else 0.0."""
-    return [1.0 if parse_completion(c).well_formed else 0.0 for c in completions]
+    """1.0 for a well-formed ``<think>..</think><answer>..</answer>`` completion with some
+    reasoning (at least one letter or digit) and a non-empty answer, else 0.0.
+
+    Empty tags earn nothing (``<think></think><answer>x</answer>`` included), nor does the
+    prompts' own layout line (``<think>...</think>``): the shape alone must not pay, or RL
+    learns to skip the reasoning or to copy the prompt. The sampler stops at
+    ``</answer>`` and the prompt opens ``<think>``, so text outside the blocks cannot
+    occur in RL and a graded version (matched span over completion length, as in the
+    MiST reference) would equal this one."""
+    out = []
+    for completion in completions:
+        parsed = parse_completion(completion)
+        reasoned = parsed.think is not None and any(ch.isalnum() for ch in parsed.think)
+        out.append(1.0 if parsed.well_formed and reasoned else 0.0)
+    return out

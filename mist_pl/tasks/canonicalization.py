@@ -9,6 +9,9 @@ Reward (:func:`canonicalization_reward`), against the canonical form of the inpu
 
 "Canonical" means this RDKit's canonical SMILES: computed at scoring time, so it
 always agrees with the installed RDKit.
+
+Valid answer (:func:`valid_answer`): any SMILES RDKit reads, i.e. every answer the
+reward does not score ``INVALID``; no chance top-1 (answers are open-ended).
 """
 
 from __future__ import annotations
@@ -53,10 +56,17 @@ def top1(completion: Any, example: Mapping[str, Any]) -> bool:
     return score_canonicalization(completion, example) == EXACT
 
 
+def valid_answer(completion: Any, example: Mapping[str, Any]) -> bool:
+    """Whether the answer is a SMILES RDKit reads (bare or in the wrappers
+    :func:`~mist_pl.tasks.smiles_answer.smiles_text` accepts), right or wrong; the example
+    is not consulted."""
+    return canonical_answer(parse_completion(completion).answer) is not None
+
+
 def build_prompt(example: Mapping[str, Any]) -> str:
     return (
         f"Rewrite this SMILES as its canonical SMILES (RDKit convention):\n{example['smiles']}\n"
-        + answer_instructions("the canonical SMILES only", "CC(=O)OCC")
+        + answer_instructions("the canonical SMILES only", "SMILES")
     )
 
 
@@ -96,5 +106,6 @@ TASK = register_task(
         top1=top1,
         load_examples=load_examples,
         description="SMILES -> canonical SMILES",
+        valid=valid_answer,
     )
 )

@@ -9,10 +9,18 @@ Text answers (``TEXT_WEIGHTS``): format; space group in 1-230; space group equal
 requested one (only when one is requested); element precision and recall against the
 request; elements real so pymatgen can build the composition; charge balanced (SMACT);
 novel, i.e. reduced formula absent from the known compositions (only when given).
+Every check but format and the element scores is weighted by the element F1
+(:data:`GATED_BY_ELEMENTS`): a well-formed, charge-balanced material of the wrong
+elements earns the format weight and nothing else.
 
 CIF answers (``CIF_WEIGHTS``): pymatgen parses it; element precision and recall;
 interatomic distances >= 0.5 A (periodic images included); detected space group equals
 the requested one (only when requested); charge balanced; novel (only when given).
+
+Valid answer (:func:`valid_answer`): ``El El ... <sgN>`` text of real element symbols with
+a space group in 1-230, or a CIF pymatgen builds a non-empty structure from, whatever
+its elements, charge or space group (those are what the reward scores); no chance top-1
+(answers are open-ended).
 
 Example columns: ``elements`` (list of symbols), ``space_group`` (int or None), and
 optionally ``known_compositions`` (a set of formulas or
@@ -65,6 +73,15 @@ CIF_WEIGHTS = {
 # Checks that only apply when the example provides what they compare against.
 _NEEDS_REQUESTED_SPACE_GROUP = "space_group_match"
 _NEEDS_KNOWN_SET = "novel"
+# Checks of the answer's own chemistry, true of many materials whatever was asked: they
+# count only as far as the answer is made of the requested elements (the element F1).
+# Without the gate, RL on the demo's tiny model learned within 30 steps to answer
+# "Cu <sg194>" to every request: parseable, a valid space group and charge balanced
+# (an element is neutral) earned half the reward while ignoring the question.
+GATED_BY_ELEMENTS = frozenset(
+    {"space_group_valid", "space_group_match", "composition_parses", "charge_balanced", "novel", "cif_parses",
+     "distances_physical"}
+)
 
 NAME = "cond_mat_gen"
 
@@ -156,6 +173,12 @@ def check_answer(answer: str | None, example: Mapping[str, Any]) -> tuple[dict[s
     return (scores or {}), TEXT_WEIGHTS
 
 
+def element_f1(scores: Mapping[str, float]) -> float:
+    """Harmonic mean of element precision and recall (0 when either is 0)."""
+    precision, recall = scores.get("element_precision", 0.0), scores.get("element_recall", 0.0)
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
 def score_cond_mat_gen(completion: Any, example: Mapping[str, Any]) -> float | None:
     checked = check_answer(parse_completion(completion).answer, example)
     if checked is None:
@@ -163,8 +186,10 @@ def score_cond_mat_gen(completion: Any, example: Mapping[str, Any]) -> float | N
     scores, weights = checked
     if not scores:
         return 0.0
+    gate = element_f1(scores)
     total_weight = sum(weights[name] for name in scores)
-    return sum(weights[name] * value for name, value in scores.items()) / total_weight
+    earned = sum(weights[name] * value * (gate if name in GATED_BY_ELEMENTS else 1.0) for name, value in scores.items())
+    return earned / total_weight
 
 
 cond_mat_gen_reward = per_example(score_cond_mat_gen, task=NAME)
@@ -178,6 +203,25 @@ def top1(completion: Any, example: Mapping[str, Any]) -> bool:
     return all(value == 1.0 for name, value in checked[0].items() if name != _NEEDS_KNOWN_SET)
 
 
+def valid_answer(completion: Any, example: Mapping[str, Any]) -> bool:
+    """Whether the answer is a material the reward can score, right or wrong: a CIF that
+    parses into a structure with atoms (a CIF-looking answer is judged as a CIF only, as
+    :func:`check_answer` does), else ``El El ... <sgN>`` text :func:`parse_material_text`
+    reads with real element symbols and a space group tag in 1-230. Whether the elements
+    are the requested ones, and charge balance, are not checked; the example is not
+    consulted."""
+    answer = parse_completion(completion).answer
+    if answer is None:
+        return False
+    cif = cif_text(answer)
+    if cif is not None:
+        structure = parse_structure(cif)
+        return structure is not None and bool(structure_counts(structure))
+    material = parse_material_text(answer)
+    return (material is not None and material.space_group is not None
+            and 1 <= material.space_group <= N_SPACE_GROUPS and real_elements(material.counts))
+
+
 def build_prompt(example: Mapping[str, Any]) -> str:
     elements = " ".join(sorted(example["elements"])) if not isinstance(example["elements"], str) else example["elements"]
     space_group = example.get("space_group")
@@ -188,7 +232,7 @@ def build_prompt(example: Mapping[str, Any]) -> str:
         f"Propose a stable, charge-balanced inorganic crystal {request}.\n"
         "Write its unit cell as element symbols, one per atom, followed by the space group "
         "tag <sgN> (N = space group number), or give a CIF.\n"
-        + answer_instructions("the composition with its space group tag, or the CIF", "Na Na Cl Cl <sg225>")
+        + answer_instructions("the composition with its space group tag, or the CIF", "El El El <sgN>")
     )
 
 
@@ -240,6 +284,7 @@ TASK = register_task(
         top1=top1,
         load_examples=load_examples,
         description="element set (+ space group) -> 'El El ... <sgN>' or a CIF",
+        valid=valid_answer,
     )
 )
 

@@ -30,6 +30,10 @@ fresh reward worker the first call pays torch + chgnet import (seconds): call
 
 Top-1 (:func:`top1`): the answer is a valid structure that matches the reference.
 
+Valid answer (:func:`valid_answer`): the answer parses as a structure with atoms (compact
+format or CIF), whatever its geometry or composition; no CHGNet is needed, and there is
+no chance top-1 (answers are open-ended).
+
 Example columns: ``structure`` (the perturbed input, compact text) and ``answer`` (the
 reference relaxed structure, compact text).
 """
@@ -347,6 +351,17 @@ def top1(completion: Any, example: Mapping[str, Any]) -> bool:
         return False
 
 
+def valid_answer(completion: Any, example: Mapping[str, Any]) -> bool:
+    """Whether the answer parses as a structure with atoms (compact format or CIF), right
+    or wrong: too-close atoms, a too-dense cell or another composition still count (the
+    reward scores those). The example is not consulted; never raises."""
+    try:
+        structure = structure_of(parse_completion(completion).answer)
+        return structure is not None and len(structure) > 0
+    except Exception:  # noqa: BLE001 - anything pymatgen lets through
+        return False
+
+
 # ------------------------------------------------------------------ prompt, examples
 
 
@@ -357,12 +372,7 @@ def build_prompt(example: Mapping[str, Any]) -> str:
         f"{example['structure'].strip()}\n"
         "Answer in the same format (formula line, space_group_symbol, lattice_parameters, then "
         "one line per symmetry orbit: element, multiplicity_int, fractional x y z), or as a CIF.\n"
-        + answer_instructions(
-            "the relaxed structure",
-            "serialized_cif formula Na 1_int Cl 1_int\nspace_group_symbol Fm-3m_sg\n"
-            "lattice_parameters a 5.64 b 5.64 c 5.64 alpha 90 beta 90 gamma 90\n"
-            "Na 4_int 0 0 0\nCl 4_int 0.5 0.5 0.5",
-        )
+        + answer_instructions("the relaxed structure", "relaxed structure in the format above")
     )
 
 
@@ -427,6 +437,7 @@ TASK = register_task(
         top1=top1,
         load_examples=load_examples,
         description="perturbed crystal (compact format) -> relaxed crystal (compact or CIF); CHGNet energy + match",
+        valid=valid_answer,
         metadata={"optional": True, "requires": "chgnet", "extra": "materials"},
     )
 )

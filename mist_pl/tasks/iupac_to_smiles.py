@@ -8,6 +8,9 @@ Reward (:func:`iupac_to_smiles_reward`):
   :func:`mist_pl.chem.smiles.tanimoto`) to the gold. The scale keeps a near miss
   (stereoisomers share a fingerprint: Tanimoto 1) clearly below an exact answer;
 * ``INVALID`` (-1.0) for an unparseable answer or none.
+
+Valid answer (:func:`valid_answer`): any SMILES RDKit reads, i.e. every answer the
+reward does not score ``INVALID``; no chance top-1 (answers are open-ended).
 """
 
 from __future__ import annotations
@@ -53,10 +56,17 @@ def top1(completion: Any, example: Mapping[str, Any]) -> bool:
     return score_iupac_to_smiles(completion, example) == EXACT
 
 
+def valid_answer(completion: Any, example: Mapping[str, Any]) -> bool:
+    """Whether the answer is a SMILES RDKit reads (bare or in the wrappers
+    :func:`~mist_pl.tasks.smiles_answer.smiles_text` accepts), right or wrong; the example
+    is not consulted."""
+    return canonical_answer(parse_completion(completion).answer) is not None
+
+
 def build_prompt(example: Mapping[str, Any]) -> str:
     return (
         f"Write the SMILES of the compound with this IUPAC name:\n{example['name']}\n"
-        + answer_instructions("the SMILES string only", "CC(O)CN")
+        + answer_instructions("the SMILES string only", "SMILES")
     )
 
 
@@ -82,5 +92,6 @@ TASK = register_task(
         top1=top1,
         load_examples=load_examples,
         description="IUPAC name -> SMILES",
+        valid=valid_answer,
     )
 )

@@ -2,7 +2,8 @@
 
 A :class:`Task` bundles everything the trainers need about one chemistry task: how
 to turn an example into a prompt, which rewards score a completion (with weights),
-the top-1 metric, and an optional example builder for the shipped file formats. The
+the top-1 metric, the valid-answer check that tells "cannot format" from "cannot
+solve", and an optional example builder for the shipped file formats. The
 built-in tasks are registered by :func:`load_builtin_tasks`, which :func:`get_task`
 and ``mist_pl.tasks.TASKS`` call on first use.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from mist_pl.tasks.answer import RESPONSE_PREFIX
 from mist_pl.tasks.protocol import RewardFn
 
 # Weight of the shape check (<think>..</think><answer>..</answer>) next to a task's
@@ -39,6 +41,21 @@ class Task:
         total reward is the weighted sum (:func:`mist_pl.tasks.protocol.weighted_total`).
     top1: (completion, example) -> whether the answer is right (the task's metric).
     load_examples: path -> list of example dicts, for the shipped file formats.
+    description: one line for listings.
+    metadata: free-form facts (e.g. an optional task's extra dependency).
+    valid: (completion, example) -> whether the completion closes an
+        ``<answer>...</answer>`` block whose content is a well-typed answer for the task,
+        right or wrong (a class name, a SMILES RDKit reads, an option letter, ...).
+        Reported next to top-1 so a low score says whether the model cannot format an
+        answer or cannot solve the task. Like ``top1`` it judges untrusted text: it must
+        never raise and must stay linear in the completion's length. None: the task has
+        no such check (the valid-answer rate is then not reported).
+    response_prefix: text the assistant turn starts with, already written after the
+        prompt (:data:`mist_pl.tasks.answer.RESPONSE_PREFIX`, ``<think>``); completions
+        are judged with it in front.
+    chance_top1: top-1 of guessing uniformly among the allowed answers (0.1 for ten
+        classes, 0.5 for true/false); None where that is not one number (open-ended
+        answers, or a number of options that varies by example).
     """
 
     name: str
@@ -48,6 +65,13 @@ class Task:
     load_examples: Callable[[Path | str], list[dict]] | None = None
     description: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    valid: Callable[[Any, Mapping[str, Any]], bool] | None = None
+    chance_top1: float | None = None
+    response_prefix: str = RESPONSE_PREFIX
+
+    def __post_init__(self) -> None:
+        if self.chance_top1 is not None and not 0.0 < self.chance_top1 <= 1.0:  # NaN fails too
+            raise ValueError(f"task {self.name!r}: chance_top1={self.chance_top1!r} is not a probability in (0, 1]")
 
     @property
     def reward_functions(self) -> list[RewardFn]:

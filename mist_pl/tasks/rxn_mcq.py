@@ -8,6 +8,10 @@ Options that are the same reaction as another (the shipped fixture often lists t
 true reaction with its reactants reordered as a "fake") are dropped, since they would
 make two answers right; the options are then shuffled with a seed taken from the
 row's content, so the same file always gives the same questions.
+
+Valid answer (:func:`valid_answer`): a letter of one of that question's options. The
+task has no single chance top-1: de-duplication leaves a different number of options
+per question (a uniform guess scores ``1 / len(options)`` on each).
 """
 
 from __future__ import annotations
@@ -48,13 +52,22 @@ def top1(completion: Any, example: Mapping[str, Any]) -> bool:
     return score_rxn_mcq(completion, example) == CORRECT
 
 
+def valid_answer(completion: Any, example: Mapping[str, Any]) -> bool:
+    """Whether the answer picks one of this question's options (right or wrong); False
+    when the example has no option list."""
+    options = example.get("options")
+    if not isinstance(options, (list, tuple)):
+        return False
+    return choice_letter(parse_completion(completion).answer, len(options)) is not None
+
+
 def build_prompt(example: Mapping[str, Any]) -> str:
     lines = "\n".join(f"{LETTERS[i]}) {option}" for i, option in enumerate(example["options"]))
     last = LETTERS[len(example["options"]) - 1]
     return (
         "Exactly one of these reaction SMILES (reactants>>products) describes a real, "
         f"correctly written reaction. Which one?\n{lines}\n"
-        + answer_instructions(f"the letter of that reaction (A-{last})", "A")
+        + answer_instructions(f"the letter of that reaction (A-{last})", "letter")
     )
 
 
@@ -105,5 +118,6 @@ TASK = register_task(
         top1=top1,
         load_examples=load_examples,
         description="reaction SMILES options -> letter of the real reaction",
+        valid=valid_answer,
     )
 )

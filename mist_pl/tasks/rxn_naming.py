@@ -9,6 +9,9 @@ Reward (:func:`rxn_naming_reward`):
 
 Class names match ignoring case, runs of whitespace, the kind of dash, spaces around
 a dash and one trailing full stop ("c–c  coupling." is "C-C Coupling").
+
+Valid answer (:func:`valid_answer`): the answer block names one of the ten classes,
+right or wrong; guessing uniformly among them scores :data:`CHANCE_TOP1`.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ CORRECT = 1.0
 VALID_WRONG = 0.2
 INVALID = -0.2
 THINK_BONUS = 0.1
+CHANCE_TOP1 = 1 / len(REACTION_CLASSES)  # top-1 of a uniform guess among the classes
 MAX_CLASSES_FOR_BONUS = 2
 MAX_ANSWER_CHARS = 200  # longer answers cannot be a class name; don't normalize megabytes
 MAX_THINK_SCAN_CHARS = 50_000  # only the reasoning's tail is searched for the bonus
@@ -112,12 +116,17 @@ def top1(completion: Any, example: Mapping[str, Any]) -> bool:
     return gold is not None and answer_class(parse_completion(completion).answer) == gold
 
 
+def valid_answer(completion: Any, example: Mapping[str, Any]) -> bool:
+    """Whether the completion's answer block names one of the ten classes (right or wrong)."""
+    return answer_class(parse_completion(completion).answer) is not None
+
+
 def build_prompt(example: Mapping[str, Any]) -> str:
     classes = "; ".join(REACTION_CLASSES)
     return (
         f"Classify this reaction, given as reaction SMILES (reactants>>products):\n{example['reaction']}\n"
         f"Choose exactly one class from: {classes}.\n"
-        + answer_instructions("the class name exactly as written above", "C-C Coupling")
+        + answer_instructions("the class name exactly as written above", "class name")
     )
 
 
@@ -157,5 +166,7 @@ TASK = register_task(
         top1=top1,
         load_examples=load_examples,
         description="reaction SMILES -> one of 10 reaction classes",
+        valid=valid_answer,
+        chance_top1=CHANCE_TOP1,
     )
 )

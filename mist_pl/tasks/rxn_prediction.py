@@ -4,6 +4,9 @@ Reward (:func:`rxn_prediction_reward`): ``CORRECT`` (+1) when the answer is the 
 product (compared as RDKit canonical SMILES, so any valid spelling counts),
 ``VALID_WRONG`` (-0.5) for a valid but different molecule, ``INVALID`` (-1) for an
 unparseable answer or none.
+
+Valid answer (:func:`valid_answer`): any SMILES RDKit reads, i.e. every answer the
+reward does not score ``INVALID``; no chance top-1 (answers are open-ended).
 """
 
 from __future__ import annotations
@@ -44,10 +47,17 @@ def top1(completion: Any, example: Mapping[str, Any]) -> bool:
     return score_rxn_prediction(completion, example) == CORRECT
 
 
+def valid_answer(completion: Any, example: Mapping[str, Any]) -> bool:
+    """Whether the answer is a SMILES RDKit reads (bare or in the wrappers
+    :func:`~mist_pl.tasks.smiles_answer.smiles_text` accepts), right or wrong; the example
+    is not consulted."""
+    return canonical_answer(parse_completion(completion).answer) is not None
+
+
 def build_prompt(example: Mapping[str, Any]) -> str:
     return (
         f"Predict the main product of the reaction of these reactants (SMILES):\n{example['reactants']}\n"
-        + answer_instructions("the product as a single SMILES string", "CC(=O)OCC")
+        + answer_instructions("the product as a single SMILES string", "SMILES")
     )
 
 
@@ -83,5 +93,6 @@ TASK = register_task(
         top1=top1,
         load_examples=load_examples,
         description="reactants SMILES -> product SMILES",
+        valid=valid_answer,
     )
 )

@@ -3,6 +3,9 @@
 Reward (:func:`rxn_true_false_reward`): ``CORRECT`` (1.0) when the answer ("true" or
 "false", any case) matches the label, ``WRONG`` (0.0) otherwise or when the answer is
 neither word.
+
+Valid answer (:func:`valid_answer`): "true" or "false", right or wrong; a uniform guess
+scores :data:`CHANCE_TOP1`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from mist_pl.tasks.registry import FORMAT_REWARD_WEIGHT, Task, WeightedReward, r
 
 CORRECT = 1.0
 WRONG = 0.0
+CHANCE_TOP1 = 0.5  # top-1 of a uniform guess between the two answers
 
 NAME = "rxn_true_false"
 
@@ -45,10 +49,15 @@ def top1(completion: Any, example: Mapping[str, Any]) -> bool:
     return score_rxn_true_false(completion, example) == CORRECT
 
 
+def valid_answer(completion: Any, example: Mapping[str, Any]) -> bool:
+    """Whether the answer says "true" or "false" (right or wrong); the example is not consulted."""
+    return true_false(parse_completion(completion).answer) is not None
+
+
 def build_prompt(example: Mapping[str, Any]) -> str:
     return (
         "Is this reaction SMILES (reactants>>products) a real, correctly written reaction?\n"
-        f"{example['reaction']}\n" + answer_instructions("true or false", "true")
+        f"{example['reaction']}\n" + answer_instructions("true or false", "true or false")
     )
 
 
@@ -73,5 +82,7 @@ TASK = register_task(
         top1=top1,
         load_examples=load_examples,
         description="reaction SMILES -> true|false (is it real)",
+        valid=valid_answer,
+        chance_top1=CHANCE_TOP1,
     )
 )

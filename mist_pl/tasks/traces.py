@@ -5,7 +5,7 @@ returns ``<think>...</think><answer>...</answer>`` whose answer is the gold one 
 task's required format, or None when the example does not allow a trace (counted by
 the build). What the reasoning states:
 
-* reaction naming / prediction: the reacting molecules, heavy-atom bond changes by
+* reaction naming / prediction: heavy-atom bond changes by
   element pair (from the atom maps when the example has ``mapped_reaction``, else net
   bond-type count differences), functional groups formed and consumed;
 * multiple choice / true-false: per reaction, the product's formula, elements the
@@ -74,8 +74,12 @@ def _sides(example: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:
     return (parsed.reactants + parsed.agents, product) if product else None
 
 
-def reaction_change_lines(example: Mapping[str, Any]) -> list[str] | None:
-    """The computed facts about what a reaction changes (see the module docstring)."""
+def reaction_change_lines(example: Mapping[str, Any], echo_molecules: bool = False) -> list[str] | None:
+    """The computed facts about what a reaction changes (see the module docstring).
+
+    ``echo_molecules`` adds a first line restating the reactant and product SMILES. Off by
+    default: it is pure copying of the prompt (a median 77 of 145 SmolLM2 tokens of a
+    reaction-naming trace) and teaches nothing a model can use to decide."""
     from mist_pl.chem.reaction_changes import bond_changes, bond_count_changes, functional_group_changes
 
     sides = _sides(example)
@@ -88,10 +92,10 @@ def reaction_change_lines(example: Mapping[str, Any]) -> list[str] | None:
     if changes is None:
         changes, how = bond_count_changes(reactants, [product]), "from bond-type counts"
     appeared, disappeared = functional_group_changes(reactants, [product])
-    lines = [
-        f"Reacting molecules: {'; '.join(reactants)}. Product: {product}.",
-        f"Bonds formed ({how}): {_listing(changes.formed)}. Bonds broken: {_listing(changes.broken)}.",
-    ]
+    lines = []
+    if echo_molecules:
+        lines.append(f"Reacting molecules: {'; '.join(reactants)}. Product: {product}.")
+    lines.append(f"Bonds formed ({how}): {_listing(changes.formed)}. Bonds broken: {_listing(changes.broken)}.")
     if changes.order_changed:
         lines.append(f"Bond orders changed: {_listing(changes.order_changed)}.")
     lines.append(f"Functional groups formed: {_listing(appeared)}. Consumed: {_listing(disappeared)}.")

@@ -90,7 +90,7 @@ def test_task_sft_takes_a_data_file_and_reports_skipped_rows(tmp_path):
     items = list(read_corpus("task_sft", {"task": "rxn_naming", "path": str(table)}))
     records = [i for i in items if isinstance(i, Record)]
     assert [r.fields["answer"] for r in records] == ["Acylation", "C-C Coupling"]
-    assert records[0].fields["completion"].startswith("<think>Reacting molecules:")  # a computed trace
+    assert records[0].fields["completion"].startswith("<think>Bonds formed (from bond-type counts): C-N")  # a computed trace
     assert records[0].fields["completion"].endswith("<answer>Acylation</answer>")
     skipped = [i for i in items if isinstance(i, Malformed)]
     assert len(skipped) == 1 and skipped[0].reason == "malformed_row:task_example" and "Alchemy" in skipped[0].detail

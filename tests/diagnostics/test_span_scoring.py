@@ -104,3 +104,22 @@ def test_train_mode_is_restored(tiny_model, tokenizer):
 
 def test_no_items():
     assert score_items(torch.nn.Linear(1, 1), None, []) == []
+
+
+def test_candidates_after_one_prefix_share_it_and_score_the_same(tiny_model, tokenizer, monkeypatch):
+    from mist_pl.diagnostics import scoring
+
+    prefix = "Classify CC(=O)Cl.NCC>>CC(=O)NCC.<think></think><answer>"
+    items = [ScoringItem(prefix, f"{answer}</answer>") for answer in
+             ("Acylation", "Reduction", "C-C Coupling", "Heteroatom Alkylation and Arylation", "Protection")]
+    items += [ScoringItem("Another question <answer>", "Reduction</answer>"), ITEMS[2]]
+    calls = []
+    shared = scoring._score_batch_shared
+    monkeypatch.setattr(scoring, "_score_batch_shared", lambda *a: calls.append(len(a[2])) or shared(*a))
+    together = score_items(tiny_model, tokenizer, items, batch_size=4)
+    apart = score_items(tiny_model, tokenizer, items, batch_size=4, share_prefixes=False)
+    assert calls and sum(calls) >= 4  # the five candidates ran in batches that share the prefix
+    for a, b, item in zip(together, apart, items):
+        assert a.status == b.status == OK
+        assert a.mean_logprob == pytest.approx(b.mean_logprob, abs=1e-4)
+        assert a.mean_logprob == pytest.approx(reference_score(tiny_model, tokenizer, item), abs=1e-4)

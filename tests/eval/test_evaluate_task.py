@@ -9,7 +9,7 @@ from mist_pl.eval.cli import main
 from mist_pl.eval.evaluate import EvalConfig, evaluate_task
 from mist_pl.eval.generation import sample_completions
 from mist_pl.eval.pass_at_k import pass_at_k
-from mist_pl.eval.prompts import encode_prompt
+from mist_pl.models.chat import encode_prompt
 from mist_pl.tasks.registry import Task, get_task
 
 EXAMPLES = [{"question": "CCO", "answer": "x"}, {"question": "c1ccccc1", "answer": "y"}, {}]

@@ -42,7 +42,7 @@ def test_saved_folder_reloads_with_identical_logits(tiny, tmp_path):
 
 def test_foreign_tokenizer_gets_chem_tokens_and_embeddings_grow(tiny, tmp_path):
     model, _ = tiny
-    # A folder whose tokenizer lacks the chemistry tags: the factory adds them and resizes.
+    # A folder whose tokenizer lacks the chemistry tags: asked to, the factory adds them and resizes.
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -51,7 +51,9 @@ def test_foreign_tokenizer_gets_chem_tokens_and_embeddings_grow(tiny, tmp_path):
     PreTrainedTokenizerFast(tokenizer_object=core, eos_token="</s>", unk_token="<unk>").save_pretrained(tmp_path)
     small = type(model)(type(model.config)(**{**model.config.to_dict(), "vocab_size": 3}))
     small.save_pretrained(tmp_path)
-    cfg = ModelConfig(name_or_path=str(tmp_path))
+    plain = build_tokenizer(ModelConfig(name_or_path=str(tmp_path)))
+    assert not any(t in plain.get_vocab() for t in CHEM_SPECIAL_TOKENS)  # default: tags stay text
+    cfg = ModelConfig(name_or_path=str(tmp_path), add_chem_tokens=True)
     tokenizer = build_tokenizer(cfg)
     assert all(t in tokenizer.get_vocab() for t in CHEM_SPECIAL_TOKENS)
     assert tokenizer.pad_token == "</s>"  # no pad token of its own: EOS pads

@@ -33,3 +33,8 @@ not_callable = 3
 def constant_for_first_prompt(completions, prompt, **columns):
     """Same reward for every completion of prompts mentioning "first": a zero-variance group."""
     return [1.0 if "first" in p else float(len(c) % 7) for c, p in zip(completions, prompt)]
+
+
+def opens_with_think(completions, **columns):
+    """1.0 when the judged text starts inside a reasoning block (the response prefix)."""
+    return [1.0 if c.startswith("<think>") else 0.0 for c in completions]

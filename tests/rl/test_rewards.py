@@ -73,3 +73,32 @@ def test_top1_comes_from_the_task_registry():
     result = computer(completions, {"task": ["rxn_naming", "rxn_naming", "no_such_task"], "answer": ["Reduction"] * 3})
     assert result.top1 == [1.0, 0.0, None]
     assert computer(completions, {"answer": ["Reduction"] * 3}).top1 == [None, None, None]
+
+
+def test_valid_comes_from_the_task_registry_next_to_top1():
+    computer = RewardComputer([RewardSpec("mist_pl.tasks.answer.format_reward")], runner="thread")
+    completions = [
+        "<think>x</think><answer>Reduction</answer>",  # right
+        "<think>x</think><answer>Acylation</answer>",  # a class, wrong: valid
+        "<think>x</think><answer>Oxidation</answer>",  # not one of the ten classes
+        "<think>x</think><answer>Reduction",  # unclosed
+        "<think>x</think><answer>true</answer>",  # right for a true/false task
+        "<think>x</think><answer>Reduction</answer>",  # unknown task: not judged
+    ]
+    columns = {"task": ["rxn_naming"] * 4 + ["rxn_true_false", "no_such_task"], "answer": ["Reduction"] * 4 + ["true", "x"]}
+    result = computer(completions, columns)
+    assert result.top1 == [1.0, 0.0, 0.0, 0.0, 1.0, None]
+    assert result.valid == [1.0, 1.0, 0.0, 0.0, 1.0, None]
+    assert computer(completions, {"answer": ["Reduction"] * 6}).valid == [None] * 6
+
+
+def test_task_metric_reads_the_named_attribute_and_caches_it():
+    from mist_pl.rl.rewards import task_metric
+    from mist_pl.tasks import rxn_naming
+
+    assert task_metric("rxn_naming").score is rxn_naming.top1  # top1 stays the default
+    valid = task_metric("rxn_naming", "valid")
+    assert valid.score is rxn_naming.valid_answer and task_metric("rxn_naming", "valid") is valid
+    assert task_metric("no_such_task", "valid") is None
+    with pytest.raises(ValueError, match="'build_prompt'"):
+        task_metric("rxn_naming", "build_prompt")

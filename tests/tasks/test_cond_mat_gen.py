@@ -81,22 +81,37 @@ def test_without_requested_space_group_the_match_check_does_not_apply():
     assert score("Na Cl", space_group=None) == pytest.approx((total - W["space_group_valid"]) / total)
 
 
-def test_element_precision_and_recall():
+def test_element_precision_and_recall_and_the_gate():
     total = sum(w for k, w in W.items() if k != "novel")
-    # K Na Cl for {Na, Cl}: precision 2/3, recall 1; KNaCl2 is charge balanced
+    gated = total - W["format"] - W["element_precision"] - W["element_recall"]  # the checks F1 scales
+    # K Na Cl for {Na, Cl}: precision 2/3, recall 1 -> F1 0.8; KNaCl2 is charge balanced
     assert smact_validity("KNaCl2")
-    expected = (total - W["element_precision"] * (1 - 2 / 3)) / total
+    expected = (W["format"] + W["element_precision"] * 2 / 3 + W["element_recall"] + 0.8 * gated) / total
     assert score("K Na Cl Cl <sg225>") == pytest.approx(expected)
-    # Na alone for {Na, Cl}: precision 1, recall 1/2, and Na metal counts as balanced for SMACT
-    balanced = float(smact_validity("Na"))
-    expected = (total - W["element_recall"] / 2 - W["charge_balanced"] * (1 - balanced)) / total
+    # Na alone for {Na, Cl}: precision 1, recall 1/2 -> F1 2/3; Na metal counts as balanced for SMACT
+    assert smact_validity("Na")
+    expected = (W["format"] + W["element_precision"] + W["element_recall"] / 2 + 2 / 3 * gated) / total
     assert score("Na <sg225>") == pytest.approx(expected)
+
+
+def test_a_material_of_other_elements_earns_the_format_weight_only():
+    """The hole RL found: "Cu <sg194>" to every request parses, has a valid space group and
+    is charge balanced (a lone element is neutral); it ignores the question."""
+    assert charge_balanced({"Cu": 1})
+    total = sum(w for k, w in W.items() if k != "novel")
+    for elements, space_group in ((("Cr", "Fe", "Pd"), 225), (("As", "Fe"), 189), (("Au", "Ba"), 216)):
+        assert score("Cu <sg194>", elements=elements, space_group=space_group) == pytest.approx(W["format"] / total)
+        assert score("Cu <sg194>", elements=elements, space_group=194) == pytest.approx(W["format"] / total)
+    # A wrong-element CIF earns nothing: a CIF has no format weight.
+    assert score(str(CifWriter(rock_salt())), elements=("Mg", "O"), space_group=225) == 0.0
 
 
 def test_unknown_element_fails_composition_and_balance():
     total = sum(w for k, w in W.items() if k != "novel")
-    lost = W["composition_parses"] + W["charge_balanced"] + W["element_precision"] / 2
-    assert score("Xx Cl <sg225>", elements=("Na", "Cl")) == pytest.approx((total - lost - W["element_recall"] / 2) / total)
+    # Xx Cl for {Na, Cl}: precision 1/2, recall 1/2 -> F1 1/2; no composition, no balance
+    expected = (W["format"] + W["element_precision"] / 2 + W["element_recall"] / 2
+                + 0.5 * (W["space_group_valid"] + W["space_group_match"])) / total
+    assert score("Xx Cl <sg225>", elements=("Na", "Cl")) == pytest.approx(expected)
 
 
 def test_unformatted_or_missing_answer_scores_zero():
@@ -142,7 +157,9 @@ def test_cif_space_group_mismatch_and_wrong_elements():
     total = sum(w for k, w in C.items() if k != "novel")
     assert score(cif, space_group=221) == pytest.approx((total - C["space_group_match"]) / total)
     total_no_sg = total - C["space_group_match"]
-    expected = (total_no_sg - C["element_precision"] / 2 - C["element_recall"] / 2) / total_no_sg
+    # Na Cl for {Na, Br}: precision 1/2, recall 1/2 -> F1 1/2 scales the material's own checks
+    own = C["cif_parses"] + C["distances_physical"] + C["charge_balanced"]
+    expected = (C["element_precision"] / 2 + C["element_recall"] / 2 + 0.5 * own) / total_no_sg
     assert score(cif, elements=("Na", "Br"), space_group=None) == pytest.approx(expected)
 
 

@@ -126,7 +126,8 @@ def run_all(completions, timings):
     parsed = [parse_completion(c) for c in completions]
     timings.append((time.perf_counter() - start) / max(1, len(completions)))
     assert all(isinstance(p.problems, list) for p in parsed)
-    assert format_reward(completions) == [1.0 if p.well_formed else 0.0 for p in parsed]
+    reasoned = [p.think is not None and any(ch.isalnum() for ch in p.think) for p in parsed]
+    assert format_reward(completions) == [1.0 if p.well_formed and r else 0.0 for p, r in zip(parsed, reasoned)]
     for name, example in EXAMPLES.items():
         task = get_task(name)
         columns = {k: ([v] * len(completions) if k != "known_compositions" else v) for k, v in example.items()}

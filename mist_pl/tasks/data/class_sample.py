@@ -24,7 +24,7 @@ from mist_pl.tasks.data.tally import Tally
 FIELDS = ("reaction", "mapped_reaction", "class", "source", "origin")
 
 
-def write_class_sample(raw_dir: Path, out: Path = CLASS_SAMPLE, per_class: int = 12, seed: int = 0) -> dict[str, int]:
+def write_class_sample(raw_dir: Path, out: Path = CLASS_SAMPLE, per_class: int = 60, seed: int = 0) -> dict[str, int]:
     tally = Tally()
     pool = reaction_pool(RawOptions(raw_dir=raw_dir, reaction_sources=("schneider", "rxn_insight")), tally, labelled_only=True)
     examples = naming_examples(pool, tally, per_class, seed)
@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mist_pl.tasks.data.class_sample", description=__doc__.split("\n\n")[0])
     parser.add_argument("--raw-dir", type=Path, default=DEFAULT_RAW_DIR)
     parser.add_argument("--out", type=Path, default=CLASS_SAMPLE)
-    parser.add_argument("--per-class", type=int, default=12)
+    parser.add_argument("--per-class", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     print(write_class_sample(args.raw_dir, args.out, args.per_class, args.seed))

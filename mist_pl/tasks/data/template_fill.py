@@ -1,7 +1,7 @@
 """Top up thin rxn_naming classes with template reactions, marked synthetic.
 
 Real data leave some of the ten classes thin (schneider50k has no Aromatic
-Heterocycle Formation at all; the shipped sample has a dozen per class). After the
+Heterocycle Formation at all; the shipped sample has 60 per class). After the
 per-class cap, :func:`fill_thin_classes` adds template reactions
 (:mod:`.template_reactions`) to each class with fewer than ``target`` examples until it
 has ``target``, and touches nothing else:

@@ -1,0 +1,65 @@
+"""95% intervals for the numbers mist-pl reports: a rate, a mean over seeds, a change.
+
+Small samples are the norm here (tens of test examples, two or three seeds, a few dozen
+RL steps), so each interval is one that behaves at that size:
+
+* :func:`wilson_interval` for a proportion (top-1, valid-answer rate): sane at 0 or n
+  hits, unlike the normal approximation;
+* :func:`mean_ci` for a mean across seeds: Student t;
+* :func:`welch_interval` for a difference of two means with unequal variances (reward in
+  the last quarter of RL steps minus the first).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+
+from scipy import stats
+
+Z_95 = 1.959964
+
+
+def wilson_interval(hits: int, n: int, z: float = Z_95) -> tuple[float | None, float | None]:
+    """Wilson score interval for ``hits`` successes in ``n`` trials; (None, None) for n = 0."""
+    if n <= 0:
+        return None, None
+    p = hits / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def t_quantile_975(df: float) -> float:
+    """Two-sided 95% Student t quantile; NaN below one degree of freedom."""
+    return float(stats.t.ppf(0.975, df)) if df >= 1 else float("nan")
+
+
+def mean_ci(values: Sequence[float | None]) -> dict:
+    """Mean and t-based 95% CI (None/NaN values dropped; a single value has no CI)."""
+    xs = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    if not xs:
+        return {"mean": None, "lo": None, "hi": None, "n": 0}
+    mean = statistics.fmean(xs)
+    if len(xs) < 2:
+        return {"mean": mean, "lo": None, "hi": None, "n": 1}
+    half = t_quantile_975(len(xs) - 1) * statistics.stdev(xs) / math.sqrt(len(xs))
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": len(xs)}
+
+
+def welch_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float | None, float | None]:
+    """95% interval for ``mean(b) - mean(a)`` with Welch's t; (None, None) without two
+    values on each side. No spread on either side gives the difference itself."""
+    if len(a) < 2 or len(b) < 2:
+        return None, None
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    diff = statistics.fmean(b) - statistics.fmean(a)
+    if va + vb == 0:
+        return diff, diff
+    # Welch-Satterthwaite degrees of freedom (a side without spread adds no term).
+    terms = [v * v / (len(x) - 1) for v, x in ((va, a), (vb, b)) if v > 0]
+    df = (va + vb) ** 2 / sum(terms)
+    half = t_quantile_975(df) * math.sqrt(va + vb)
+    return diff - half, diff + half
