@@ -349,7 +349,15 @@ def load_run(path: Path, b: Budget) -> dict | None:
 
 
 def finished_runs(root: Path, b: Budget) -> list[dict]:
+    """Every arm finished under ``root`` with this budget, its GRPO summaries recomputed
+    from the saved curves (so a report always uses the current summary rules)."""
+    from mist_pl.eval.grpo_curves import learning_from_curves
+
     runs = [run for path in sorted(root.glob("seed*/*/run.json")) if (run := load_run(path, b)) is not None]
+    for run in runs:
+        for task, learning in run.get("learning", {}).items():
+            if "curves" in learning:
+                run["learning"][task] = {**learning, **learning_from_curves(learning["curves"], task)}
     return sorted(runs, key=lambda r: (r["seed"], ARMS.index(r["arm"])))
 
 

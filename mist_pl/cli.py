@@ -11,11 +11,13 @@ import logging
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
 from mist_pl.callbacks.preemption import PreemptionCheckpoint
 from mist_pl.callbacks.step_seed import StepSeed
+from mist_pl.checkpoints.location import checkpoint_dir
 from mist_pl.checkpoints.resume import explained_restore, prepare_resume
+from mist_pl.checkpoints.validate import TRUST_ENV, check_safe, trusted
 
 TRAINER_DEFAULTS = {
     "logger": {
@@ -23,6 +25,38 @@ TRAINER_DEFAULTS = {
         "init_args": {"save_dir": "runs", "name": "mist"},
     },
 }
+
+
+class RunConfig(SaveConfigCallback):
+    """Saves the resolved config as ``config.yaml`` in the run's own folder: the logger's
+    version folder, or without a logger the folder of the run's checkpoints.
+
+    Lightning saves it in ``trainer.log_dir``, which without a logger is
+    ``default_root_dir``, the working directory: ``--trainer.logger false`` overwrote a
+    user's ``./config.yaml``. The run's folder holds only the run's files, so a resumed run
+    rewrites its own config there and nothing else. In ``fit`` the file is written once
+    training starts: written at ``setup``, it would make ``ModelCheckpoint`` (set up later)
+    warn that a fresh run's checkpoint folder is not empty."""
+
+    folder: Path | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        # trainer.log_dir broadcasts rank 0's folder: every rank must ask.
+        self.folder = Path(trainer.log_dir) if trainer.logger is not None else checkpoint_dir(trainer)
+        if stage != "fit":
+            self._save(trainer)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._save(trainer)
+
+    def _save(self, trainer: L.Trainer) -> None:
+        if self.already_saved or self.folder is None:
+            return
+        if trainer.is_global_zero:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.parser.save(self.config, str(self.folder / self.config_filename), skip_none=False, overwrite=True,
+                             multifile=self.multifile)
+        self.already_saved = True
 
 
 class MistCLI(LightningCLI):
@@ -45,8 +79,35 @@ class MistCLI(LightningCLI):
         config["ckpt_path"] = prepare_resume(self.trainer, self.model, config.get("ckpt_path"))
 
     def fit(self, model, **kwargs) -> None:
-        with explained_restore(model, kwargs.get("ckpt_path")):
-            self.trainer.fit(model, **kwargs)
+        self._restore_safely(self.trainer.fit, model, kwargs)
+
+    def validate(self, model, **kwargs) -> None:
+        self._restore_safely(self.trainer.validate, model, kwargs)
+
+    def test(self, model, **kwargs) -> None:
+        self._restore_safely(self.trainer.test, model, kwargs)
+
+    def predict(self, model, **kwargs) -> None:
+        self._restore_safely(self.trainer.predict, model, kwargs)
+
+    def _restore_safely(self, method, model, kwargs: dict) -> None:
+        """Run ``method`` so that restoring ``ckpt_path`` runs no code: Lightning's restore
+        unpickles with ``weights_only=True`` (its own default defers to torch's, which is
+        ``False`` before torch 2.6 or with ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``), unless the
+        user trusts the file by name in ``MIST_PL_TRUSTED_CHECKPOINTS``. The file is checked
+        first too: torch.distributed.checkpoint unpickles a sharded folder's index and values
+        without limits, and so do some strategies' own loaders. Lightning's
+        ``--weights_only false`` is refused: it would trust any file, including one dropped
+        into the run's folder and picked by ``--ckpt_path last``."""
+        ckpt_path = kwargs.get("ckpt_path")
+        if kwargs.get("weights_only") is False:
+            raise ValueError("--weights_only false would let any checkpoint run code while it loads; to trust "
+                             f"one file, list it instead: {TRUST_ENV}=/path/to/file.ckpt")
+        kwargs["weights_only"] = not (ckpt_path and trusted(ckpt_path))
+        if ckpt_path and Path(ckpt_path).exists():
+            check_safe(ckpt_path)
+        with explained_restore(model, ckpt_path):
+            method(model, **kwargs)
 
     def after_fit(self) -> None:
         """Tell the user where the results of the run are."""
@@ -71,6 +132,6 @@ def main(args: list[str] | None = None) -> MistCLI:
         parser_kwargs={"parser_mode": "omegaconf"},
         trainer_defaults=TRAINER_DEFAULTS,
         seed_everything_default=1234,
-        save_config_kwargs={"overwrite": True},
+        save_config_callback=RunConfig,
         args=args,
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from mist_pl.checkpoints.validate import load_metadata, sharded_index
 from mist_pl.models.factory import ModelConfig, build_model, build_tokenizer
 from mist_pl.models.lora import is_peft_state
 from mist_pl.models.weights import load_weights
@@ -22,8 +23,9 @@ log = logging.getLogger(__name__)
 
 
 def load_checkpoint(path: str | Path, model_only: bool = False) -> dict:
-    """Read a Lightning checkpoint on CPU, safely (``weights_only=True``), whether it is a
-    single file or the folder a sharded strategy writes (consolidated in memory).
+    """Read a Lightning checkpoint on CPU, safely (plain data only, see
+    :mod:`mist_pl.checkpoints.validate`), whether it is a single file or the folder a
+    sharded strategy writes (consolidated in memory).
 
     ``model_only`` skips the optimizer state of a sharded folder (2x the weights for AdamW):
     starting the next stage from a 7B checkpoint then needs ~30 GB of host memory per
@@ -36,7 +38,7 @@ def load_checkpoint(path: str | Path, model_only: bool = False) -> dict:
         return _read_sharded(path, keys={"state_dict"} if model_only else None)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return load_metadata(path)
 
 
 def _read_sharded(folder: Path, keys: set[str] | None) -> dict:
@@ -46,12 +48,13 @@ def _read_sharded(folder: Path, keys: set[str] | None) -> dict:
     from torch.distributed.checkpoint.format_utils import _EmptyStateDictLoadPlanner
     from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
 
+    sharded_index(folder)  # the loader below unpickles without limits: first check it needs nothing but data
     checkpoint: dict = {}
     _load_state_dict(checkpoint, storage_reader=FileSystemReader(folder),
                      planner=_EmptyStateDictLoadPlanner(keys=keys), no_dist=True)
     meta = folder / "meta.pt"  # hyper-parameters, loop state: what is not sharded
     if meta.is_file():
-        checkpoint.update(torch.load(meta, map_location="cpu", weights_only=True))
+        checkpoint.update(load_metadata(folder))
     return checkpoint
 
 

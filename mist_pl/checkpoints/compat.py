@@ -20,7 +20,7 @@ from typing import Any
 
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 
-from mist_pl.checkpoints.validate import load_metadata
+from mist_pl.checkpoints.validate import load_metadata, sharded_index
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,7 @@ def saved_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
     """Parameter name -> shape in a checkpoint, without reading tensor data."""
     path = Path(path)
     if path.is_dir():
-        from torch.distributed.checkpoint import FileSystemReader
-
-        metadata = FileSystemReader(str(path)).read_metadata()
+        metadata = sharded_index(path)
         prefix = "state_dict."
         return {key[len(prefix):]: tuple(item.size) for key, item in metadata.state_dict_metadata.items()
                 if key.startswith(prefix) and hasattr(item, "size")}

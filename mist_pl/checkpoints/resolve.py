@@ -4,8 +4,10 @@ Lightning's own ``last`` picks the newest ``last*.ckpt`` by modification time, c
 not. Here every checkpoint in the run's folder is a candidate (``last.ckpt`` as well as
 ``step=...`` files), newest first, and the first one that passes
 :func:`~mist_pl.checkpoints.validate.check_checkpoint` wins; skipped ones are named in a
-warning. Every rank computes the same answer from the same files, so no collective is
-needed before the process group exists.
+warning. A checkpoint that could run code is not skipped but an error: someone put it in
+the run's folder, and whether to trust it is the user's decision. Every rank computes the
+same answer from the same files, so no collective is needed before the process group
+exists.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from lightning.fabric.utilities.rank_zero import rank_zero_only, rank_zero_warn
 
-from mist_pl.checkpoints.validate import SHARDED_META, CheckpointError, check_checkpoint
+from mist_pl.checkpoints.validate import SHARDED_META, CheckpointError, UnsafeCheckpointError, check_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ def first_complete(folder: Path) -> tuple[Path | None, list[str]]:
     for path in candidates(folder):
         try:
             check_checkpoint(path)
+        except UnsafeCheckpointError:
+            raise
         except CheckpointError as error:
             skipped.append(str(error))
             continue
@@ -72,7 +76,10 @@ def resolve_ckpt_path(ckpt_path: str | None, folder: Path) -> str | None:
     if ckpt_path is None or ckpt_path in LIGHTNING_KEYWORDS or str(ckpt_path).startswith("registry:"):
         return ckpt_path
     if ckpt_path == "last":
-        found = newest_valid(folder)
+        try:
+            found = newest_valid(folder)
+        except UnsafeCheckpointError as error:
+            raise UnsafeCheckpointError(f"--ckpt_path last: {error}") from None
         if found is None:
             if rank_zero_only.rank == 0:  # every rank resolves; one says so
                 log.warning("--ckpt_path last: no checkpoint in %s yet; starting from scratch", folder)
@@ -83,6 +90,8 @@ def resolve_ckpt_path(ckpt_path: str | None, folder: Path) -> str | None:
     path = Path(ckpt_path)
     try:
         check_checkpoint(path)
+    except UnsafeCheckpointError as error:
+        raise UnsafeCheckpointError(f"--ckpt_path: {error}") from None
     except CheckpointError as error:
         hint = ""
         alternative, _ = first_complete(path.parent)

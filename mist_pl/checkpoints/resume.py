@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import pickle
 from pathlib import Path
 
 import lightning as L
@@ -10,6 +11,7 @@ import lightning as L
 from mist_pl.checkpoints.compat import CheckpointMismatchError, check_before_resume, explain_restore_failure
 from mist_pl.checkpoints.location import checkpoint_dir
 from mist_pl.checkpoints.resolve import resolve_ckpt_path
+from mist_pl.checkpoints.validate import unsafe
 
 
 def prepare_resume(trainer: L.Trainer, module: L.LightningModule, ckpt_path: str | None) -> str | None:
@@ -25,11 +27,16 @@ def prepare_resume(trainer: L.Trainer, module: L.LightningModule, ckpt_path: str
 @contextlib.contextmanager
 def explained_restore(module: L.LightningModule, ckpt_path: str | None):
     """Re-raise a failure of a resumed run as :class:`CheckpointMismatchError` naming the
-    differing parameter shapes, when that is what went wrong."""
+    differing parameter shapes, when that is what went wrong; a checkpoint that Lightning's
+    ``weights_only`` restore refused, as :class:`UnsafeCheckpointError` naming the opt-in."""
     try:
         yield
     except CheckpointMismatchError:
         raise
+    except pickle.UnpicklingError as error:
+        if not ckpt_path:
+            raise
+        raise unsafe(ckpt_path, error) from None
     except Exception as error:
         if ckpt_path and Path(ckpt_path).exists() and any(True for _ in module.parameters()):
             explained = explain_restore_failure(ckpt_path, module, dict(module.hparams))

@@ -29,12 +29,17 @@ from __future__ import annotations
 import glob
 import math
 import os
+import re
 import warnings
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Optional, Union
 
 FILE_FORMATS = ("csv", "tsv", "jsonl", "txt", "parquet", "hf", "cif_dir")
+# A source's name is a folder under the output directory (``<output_dir>/<name>/shard-*``):
+# only plain names, so that no name (``..``, ``a/b``, ``/abs``) can put shards elsewhere.
+SOURCE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+NOT_NAMES = (".", "..")
 
 
 class DataConfigError(ValueError):
@@ -46,7 +51,8 @@ class SourceSpec:
     """One named source of the mixture.
 
     Args:
-        name: unique name; used in logs, the manifest and ``source_ids``.
+        name: unique plain name (letters, digits, ``_``, ``-``, ``.``); used in logs, the
+            manifest and ``source_ids``, and as the folder of the source's shards.
         corpus: a built-in offline corpus from :mod:`mist_pl.data.corpora`; it supplies
             the files, the reader options and a default transform.
         format: reader for ``path`` (``csv``, ``tsv``, ``jsonl``, ``txt``, ``parquet``,
@@ -176,8 +182,9 @@ def validate_mixture(cfg: MixtureConfig) -> MixtureConfig:
     positions: dict[str, int] = {}
     for i, spec in enumerate(cfg.sources):
         where = f"{origin}: sources[{i}] ({spec.name!r})"
-        if not isinstance(spec.name, str) or not spec.name or "/" in spec.name:
-            raise DataConfigError(f"{where}.name: must be a non-empty string without '/'")
+        if not isinstance(spec.name, str) or not SOURCE_NAME.fullmatch(spec.name) or spec.name in NOT_NAMES:
+            raise DataConfigError(f"{where}.name: {spec.name!r} is not a plain name (letters, digits, '_', '-' "
+                                  "and '.', not '.' or '..'); it names the source's folder of shards")
         if spec.name in positions:
             raise DataConfigError(f"{where}.name: duplicate source name")
         positions[spec.name] = i

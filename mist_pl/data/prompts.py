@@ -215,7 +215,7 @@ class PromptDataModule(L.LightningDataModule):
         if self.examples_fn is not None:
             from mist_pl.rl.rewards import import_object
 
-            examples = [dict(e) for e in import_object(self.examples_fn)()]
+            examples = [dict(e) for e in import_object(self.examples_fn, what="data.examples_fn")()]
         else:
             path = Path(self.train_path).expanduser()
             if not path.is_file():

@@ -18,6 +18,7 @@ TensorBoard logger.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,9 +40,10 @@ def read_scalars(log_dir: Path | str, tags: Sequence[str]) -> dict[str, list[tup
 
 
 def quarters(values: Sequence[float]) -> tuple[list[float], list[float]]:
-    """The first and the last quarter of a sequence (at least one value each; they do not
-    overlap when there are two values or more)."""
-    n = max(1, len(values) // 4)
+    """The first and the last quarter of a sequence, rounded up (10 steps: 3 and 3), so
+    short runs keep enough points for an interval; they do not overlap when there are
+    two values or more."""
+    n = max(1, math.ceil(len(values) / 4))
     return list(values[:n]), list(values[-n:])
 
 
@@ -60,18 +62,23 @@ def grpo_learning(log_dir: Path | str, task: str | None = None) -> dict:
     tags = [REWARD, ZERO_VARIANCE]
     if task is not None:
         tags += [f"task/{task}/valid_rate", f"task/{task}/accuracy"]
-    scalars = read_scalars(log_dir, tags)
-    zero = [v for _, v in scalars[ZERO_VARIANCE]]
+    return {"log_dir": str(log_dir), **learning_from_curves(read_scalars(log_dir, tags), task)}
+
+
+def learning_from_curves(curves: dict[str, Sequence[Sequence[float]]], task: str | None = None) -> dict:
+    """The summary of :func:`grpo_learning` from already read ``tag -> [(step, value)]``
+    curves (e.g. saved with an earlier summary, to summarize them again)."""
+    curves = {tag: [tuple(point) for point in points] for tag, points in curves.items()}
+    zero = [v for _, v in curves.get(ZERO_VARIANCE, [])]
     summary = {
-        "log_dir": str(log_dir),
-        "reward": summarize_curve(scalars[REWARD]),
+        "reward": summarize_curve(curves.get(REWARD, [])),
         "zero_variance_frac": statistics.fmean(zero) if zero else None,
         "signal_frac": 1 - statistics.fmean(zero) if zero else None,
-        "curves": {tag: scalars[tag] for tag in tags},
+        "curves": curves,
     }
     if task is not None:
-        summary["valid_rate"] = summarize_curve(scalars[f"task/{task}/valid_rate"])
-        summary["accuracy"] = summarize_curve(scalars[f"task/{task}/accuracy"])
+        summary["valid_rate"] = summarize_curve(curves.get(f"task/{task}/valid_rate", []))
+        summary["accuracy"] = summarize_curve(curves.get(f"task/{task}/accuracy", []))
     return summary
 
 

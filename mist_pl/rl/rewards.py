@@ -43,21 +43,40 @@ class RewardSpec:
     name: str | None = None
 
 
-def import_object(path: str) -> Any:
-    """``a.b.c`` or ``a.b:c`` -> the object ``c`` of module ``a.b``."""
-    module_name, sep, attr = path.partition(":") if ":" in path else path.rpartition(".")
-    if not sep or not module_name or not attr:
-        raise ValueError(f"reward fn={path!r} is not an import path like 'package.module.function'")
+def import_object(path: str, what: str = "reward fn") -> Any:
+    """``a.b.c`` or ``a.b:c`` -> the object ``c`` of module ``a.b``; ``what`` names the
+    setting in errors.
+
+    Importing runs the module's code and the object is then called, so a config is a
+    program. Only dotted module paths of Python identifiers are accepted, never a file path
+    (``rewards/mine.py:fn``, ``mine.py:fn``) or a path with empty parts, and that is checked
+    before anything is imported."""
+    problem = None
+    if not isinstance(path, str):
+        problem = f"a {type(path).__name__}, not a string"
+    else:
+        module_name, sep, attr = path.partition(":") if ":" in path else path.rpartition(".")
+        parts = [*module_name.split("."), attr]
+        if not sep or not module_name or not attr:
+            problem = "it needs a module and a name in it"
+        elif "py" in parts[-2:] or "/" in path or "\\" in path:
+            problem = "that is a file; put its folder on PYTHONPATH and name its module instead"
+        elif not all(part.isidentifier() for part in parts):
+            bad = next(part for part in parts if not part.isidentifier())
+            problem = f"{bad!r} is not a Python identifier" if bad else "it has an empty part"
+    if problem:
+        raise ValueError(f"{what}={path!r} is not an import path like 'package.module.function' "
+                         f"or 'package.module:function' ({problem})")
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise ImportError(f"reward fn={path!r}: cannot import module {module_name!r} ({error})") from error
+        raise ImportError(f"{what}={path!r}: cannot import module {module_name!r} ({error})") from error
     try:
         obj = getattr(module, attr)
     except AttributeError:
-        raise AttributeError(f"reward fn={path!r}: module {module_name!r} has no attribute {attr!r}") from None
+        raise AttributeError(f"{what}={path!r}: module {module_name!r} has no attribute {attr!r}") from None
     if not callable(obj):
-        raise TypeError(f"reward fn={path!r} is not callable")
+        raise TypeError(f"{what}={path!r} is not callable")
     return obj
 
 
