@@ -59,7 +59,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere without installing
     sys.path.insert(0, str(REPO))
 
-from mist_pl.eval.intervals import mean_ci, wilson_interval  # noqa: E402
+from mist_pl.eval.intervals import mean_ci, newcombe_interval, wilson_interval  # noqa: E402
 
 TASKS = ("rxn_naming", "cond_mat_gen")
 ARMS = ("A", "Ap", "B")
@@ -70,6 +70,7 @@ LAYOUT_THINK = {
     "cond_mat_gen": "I write a composition and its space group in the required format.",
 }
 RESULTS_DIR = REPO / "bench" / "results"
+MIN_SEEDS_FOR_T = 4  # below this, report seed values instead of a t interval
 EXPORT_DONE = "EXPORTED_FROM"  # written into a stage's export folder once it is complete
 
 
@@ -82,6 +83,25 @@ def pooled_rate(per_seed: Sequence[tuple[float | None, int]]) -> dict:
     n = sum(n for p, n in per_seed if p is not None and n)
     lo, hi = wilson_interval(hits, n)
     return {"rate": hits / n if n else None, "hits": hits, "n": n, "lo": lo, "hi": hi}
+
+
+def pooled_change(before: dict, after: dict) -> dict:
+    """After minus before of two pooled rates, with Newcombe's interval (conservative:
+    the same examples are measured twice)."""
+    if not before.get("n") or not after.get("n"):
+        return {"mean": None, "lo": None, "hi": None}
+    lo, hi = newcombe_interval(before["hits"], before["n"], after["hits"], after["n"])
+    return {"mean": after["rate"] - before["rate"], "lo": lo, "hi": hi}
+
+
+def seed_values(values: Sequence[float | None]) -> dict:
+    """Mean across seeds plus the seed values; a t interval only from 4 seeds on (with 2 or
+    3 it spans most of the axis and says less than the values themselves)."""
+    summary = mean_ci(values)
+    summary["values"] = [v for v in values if v is not None]
+    if summary["n"] < MIN_SEEDS_FOR_T:
+        summary["lo"] = summary["hi"] = None
+    return summary
 
 
 def fmt_rate(summary: dict) -> str:
@@ -102,6 +122,8 @@ def fmt_mean(summary: dict, percent: bool = False) -> str:
     text = f(summary["mean"]) + ("%" if percent else "")
     if summary.get("lo") is not None:
         text += f" [{f(summary['lo'])}, {f(summary['hi'])}]"
+    elif len(summary.get("values", ())) > 1:
+        text += " (" + ", ".join(f(v) for v in summary["values"]) + ")"
     return text
 
 
@@ -378,15 +400,15 @@ def summarize(runs: Sequence[dict]) -> dict:
                 "valid_after": pooled_rate([(r["after"][f"valid_{task}"], m) for r, (_, m) in zip(mine, n)]),
                 "top1_before": pooled_rate([(r["before"][f"top1_{task}"], m) for r, (m, _) in zip(mine, n)]),
                 "top1_after": pooled_rate([(r["after"][f"top1_{task}"], m) for r, (_, m) in zip(mine, n)]),
-                "lift": mean_ci([r["after"][f"top1_{task}"] - r["before"][f"top1_{task}"] for r in mine]),
-                "zero_variance": mean_ci([r["learning"][task]["zero_variance_frac"] for r in mine]),
-                "reward_rise": mean_ci([r["learning"][task]["reward"].get("rise") for r in mine]),
+                "zero_variance": seed_values([r["learning"][task]["zero_variance_frac"] for r in mine]),
+                "reward_rise": seed_values([r["learning"][task]["reward"].get("rise") for r in mine]),
             }
+            t["lift"] = pooled_change(t["top1_before"], t["top1_after"])
             if task == "rxn_naming":
-                t["ls"] = mean_ci([r["before"]["ls_d_rxn_naming"] for r in mine])
-                t["ls_rank"] = mean_ci([r["before"]["ls_top1_rxn_naming"] for r in mine])
+                t["ls"] = seed_values([r["before"]["ls_d_rxn_naming"] for r in mine])
+                t["ls_rank"] = seed_values([r["before"]["ls_top1_rxn_naming"] for r in mine])
             else:
-                t["ls"] = mean_ci([r["before"][f"passk_{task}"] for r in mine])
+                t["ls"] = seed_values([r["before"][f"passk_{task}"] for r in mine])
             s[task] = t
         summary[arm] = s
     return summary
@@ -419,7 +441,7 @@ def expectations(summary: dict) -> list[str]:
 
 def format_report(summary: dict, b: Budget) -> str:
     headers = ["task", "arm", "valid before -> after RL", "LS before RL", "top-1 before RL", "top-1 after RL",
-               "zero-var groups (RL)"]
+               "top-1 change", "zero-var groups (RL)"]
     rows = []
     for task in TASKS:
         for arm in ARMS:
@@ -430,7 +452,8 @@ def format_report(summary: dict, b: Budget) -> str:
             if task == "rxn_naming":
                 ls = f"d {ls}; rank {fmt_mean(t['ls_rank'], True)}"
             rows.append([task, ARM_TITLES[arm], f"{fmt_rate(t['valid_before'])} -> {fmt_rate(t['valid_after'])}", ls,
-                         fmt_rate(t["top1_before"]), fmt_rate(t["top1_after"]), fmt_mean(t["zero_variance"], True)])
+                         fmt_rate(t["top1_before"]), fmt_rate(t["top1_after"]), fmt_mean(t["lift"], True),
+                         fmt_mean(t["zero_variance"], True)])
     seeds = sorted({s for arm in summary.values() for s in arm["seeds"]})
     notes = [
         f"Base {b.base}; seeds {seeds}. A' and B: SFT on the same {b.sft_rxn_examples} reaction-naming + "
@@ -444,8 +467,11 @@ def format_report(summary: dict, b: Budget) -> str:
         "narrower than the examples alone support.",
         "LS: rxn_naming LS_d (Cohen's d, gold vs the 9 other classes' log-prob) and rank (share of reactions whose "
         f"gold class is the most likely of the ten, chance 10%); cond_mat_gen LS_pass@{b.passk} (T = 0.9). "
-        "Mean [t 95% across seeds; none for one seed].",
-        "zero-var groups: mean over GRPO steps of the share of groups whose completions all got one reward.",
+        f"Mean over seeds (each seed's value; a t 95% interval from {MIN_SEEDS_FOR_T} seeds on).",
+        "zero-var groups: mean over GRPO steps of the share of groups whose completions all got one reward "
+        "(seed values in parentheses).",
+        "top-1 lift: pooled top-1 after RL minus before, Newcombe 95% interval (treats the two measurements as "
+        "independent, so it is wider than a paired interval).",
     ]
     return (markdown_table(headers, rows) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n\nThe paper's direction:\n\n"
             + "\n".join(f"- {line}" for line in expectations(summary)) + "\n")

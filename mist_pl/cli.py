@@ -80,6 +80,11 @@ class MistCLI(LightningCLI):
 
     def fit(self, model, **kwargs) -> None:
         self._restore_safely(self.trainer.fit, model, kwargs)
+        reason = getattr(model, "stop_reason", None)
+        if reason:
+            # The non-finite guard stopped the run: a failure, which scripts and SLURM must
+            # see as one (exit status 1, the reason as one line on stderr).
+            raise SystemExit(f"error: {reason}")
 
     def validate(self, model, **kwargs) -> None:
         self._restore_safely(self.trainer.validate, model, kwargs)

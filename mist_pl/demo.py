@@ -304,13 +304,13 @@ def format_report(demo: Demo) -> str:
     lines = [
         "SCS d: Cohen's d of log-prob, canonical vs corrupted SMILES. LS_d: Cohen's d, gold class vs the other",
         "classes (log-prob). valid: greedy completions that close <answer> with a well-typed answer; top-1: greedy,",
-        f"right answers [Wilson 95% CI], on the first {demo.budget.eval_examples} examples of each test split "
-        f"({demo.tasks_dir}).",
+        f"right answers [Wilson 95% CI]; {demo.budget.eval_examples} test examples per task ({demo.tasks_dir}; "
+        "reaction naming: the same number of each class, material generation: distinct element sets).",
         "",
         format_table(demo.rows),
         "",
         f"rxn_naming top-1 baselines: uniform guess {format_value(base['chance_top1_rxn_naming'], True)}, "
-        f"always the test split's most common class {format_value(base['majority_top1_rxn_naming'], True)}.",
+        f"always the commonest class of these examples {format_value(base['majority_top1_rxn_naming'], True)}.",
     ]
     for task, summary in demo.learning.items():
         lines.append(f"GRPO {task}: {describe_learning(summary)}")

@@ -9,15 +9,26 @@ from pathlib import Path
 import lightning as L
 
 from mist_pl.checkpoints.compat import CheckpointMismatchError, check_before_resume, explain_restore_failure
-from mist_pl.checkpoints.location import checkpoint_dir
+from mist_pl.checkpoints.location import automatic_version_root, checkpoint_dir
 from mist_pl.checkpoints.resolve import resolve_ckpt_path
 from mist_pl.checkpoints.validate import unsafe
 
 
 def prepare_resume(trainer: L.Trainer, module: L.LightningModule, ckpt_path: str | None) -> str | None:
     """Resolve ``last`` to the newest complete checkpoint, check a named one, and compare
-    the checkpoint's module class and model settings with this run's."""
-    folder = checkpoint_dir(trainer) if ckpt_path == "last" else Path(".")
+    the checkpoint's module class and model settings with this run's.
+
+    ``last`` looks in the run's checkpoint folder; when the logger picks its version by
+    itself (a new ``version_N`` every start), in the checkpoint folders of every version
+    of the run (``<save_dir>/<name>/*/checkpoints``), since this start's own is new. A
+    configured version (``job_<id>`` in the SLURM scripts) stays separate: a new job
+    starts fresh instead of continuing another one."""
+    folder: Path | list[Path] = Path(".")
+    if ckpt_path == "last":
+        root = automatic_version_root(trainer)  # before checkpoint_dir fixes the version
+        folder = checkpoint_dir(trainer)
+        if root is not None:
+            folder = sorted({folder, *(p / "checkpoints" for p in root.glob("*") if p.is_dir())})
     path = resolve_ckpt_path(ckpt_path, folder)
     if path is not None and Path(path).exists():
         check_before_resume(path, dict(module.hparams))

@@ -19,7 +19,7 @@ from typing import Iterable, Mapping
 
 from mist_pl.chem.opsin import OpsinUnavailable, clean_name, opsin_available, opsin_smiles
 from mist_pl.chem.smiles import canonicalize
-from mist_pl.chem.tags import SMILES_START, TAGGED_BLOCK, wrap_smiles
+from mist_pl.chem.tags import SMILES_START, tagged_spans, wrap_smiles
 
 _TAG_FOLLOWS = re.compile(r"\s*" + re.escape(SMILES_START))
 
@@ -75,7 +75,7 @@ def annotate_names(text: str, structures: Mapping[str, str], first_only: bool = 
         return text
     alternatives = "|".join(re.escape(name) for name in sorted(valid, key=len, reverse=True))
     pattern = re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
-    blocks = [(block.start(), block.end()) for block in TAGGED_BLOCK.finditer(text)]
+    blocks = [(start, end) for start, _, _, end in tagged_spans(text)]
     block_starts = [start for start, _ in blocks]
     done: set[str] = set()
     pieces, cursor = [], 0

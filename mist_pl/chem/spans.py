@@ -37,7 +37,7 @@ import re
 from dataclasses import dataclass
 
 from mist_pl.chem.smiles import MAX_SMILES_LEN, canonicalize, mol_to_canonical, parse
-from mist_pl.chem.tags import CIF_END, CIF_START, SMILES_END, SMILES_START, TAGGED_BLOCK, wrap_smiles
+from mist_pl.chem.tags import CIF_END, CIF_START, SMILES_END, SMILES_START, tagged_spans, wrap_smiles
 
 __all__ = [
     "CIF_END",
@@ -87,40 +87,52 @@ class TaggedText:
 
 
 def trim_token(token: str) -> tuple[int, int]:
-    """``(start, end)`` of the token once prose punctuation around it is removed."""
+    """``(start, end)`` of the token once prose punctuation around it is removed.
+
+    One mark at a time, in this order: trailing punctuation, leading quotes, a closing
+    parenthesis the token has too many of, an opening one it has too many of, a pair of
+    parentheses around all of it. Linear in the token: the parenthesis counts are kept as
+    marks come off, and whether a pair wraps the rest comes from a table of matching
+    parentheses built once (scanning the rest again for every mark removed was quadratic,
+    minutes for a megabyte of parentheses)."""
     start, end = 0, len(token)
-    changed = True
-    while changed and start < end:
-        changed = False
-        core = token[start:end]
-        if core[-1] in _TRAILING_PUNCTUATION:
+    opens, closes = token.count("("), token.count(")")
+    partner: dict[int, int] | None = None
+    while start < end:
+        first, last = token[start], token[end - 1]
+        if last in _TRAILING_PUNCTUATION:
             end -= 1
-            changed = True
-        elif core[0] in _LEADING_PUNCTUATION:
+        elif first in _LEADING_PUNCTUATION:
             start += 1
-            changed = True
-        elif core[-1] == ")" and core.count(")") > core.count("("):
+        elif last == ")" and closes > opens:
             end -= 1
-            changed = True
-        elif core[0] == "(" and core.count("(") > core.count(")"):
+            closes -= 1
+        elif first == "(" and opens > closes:
             start += 1
-            changed = True
-        elif core[0] == "(" and core[-1] == ")" and _wraps_whole(core):
-            start += 1
-            end -= 1
-            changed = True
+            opens -= 1
+        elif first == "(" and last == ")":
+            if partner is None:
+                partner = _matching_parentheses(token)
+            if partner.get(start) != end - 1:
+                break
+            start, end = start + 1, end - 1
+            opens, closes = opens - 1, closes - 1
+        else:
+            break
     return start, end
 
 
-def _wraps_whole(core: str) -> bool:
-    """True if the opening parenthesis at 0 closes at the very end (SMILES never starts with '(')."""
-    depth = 0
-    for index, char in enumerate(core):
-        depth += char == "("
-        depth -= char == ")"
-        if depth == 0:
-            return index == len(core) - 1
-    return False
+def _matching_parentheses(token: str) -> dict[int, int]:
+    """Index of each ``(`` -> index of the ``)`` that closes it. The partner of an opening
+    parenthesis depends only on what follows it, so the table built on the whole token
+    also answers for every trimmed piece of it that still holds both ends."""
+    partner, stack = {}, []
+    for index, char in enumerate(token):
+        if char == "(":
+            stack.append(index)
+        elif char == ")" and stack:
+            partner[stack.pop()] = index
+    return partner
 
 
 def is_candidate(token: str, min_plain_atoms: int = 4) -> bool:
@@ -154,11 +166,11 @@ def tag_smiles_spans(text: str, canonical: bool = False, min_plain_atoms: int = 
     tagged = already = 0
     rejected: list[str] = []
     cursor = 0
-    for block in TAGGED_BLOCK.finditer(text):
-        tagged += _tag_plain(text[cursor:block.start()], pieces, rejected, canonical, min_plain_atoms)
-        pieces.append(block.group(0))
+    for start, _, _, end in tagged_spans(text):
+        tagged += _tag_plain(text[cursor:start], pieces, rejected, canonical, min_plain_atoms)
+        pieces.append(text[start:end])
         already += 1
-        cursor = block.end()
+        cursor = end
     tagged += _tag_plain(text[cursor:], pieces, rejected, canonical, min_plain_atoms)
     return TaggedText("".join(pieces), tagged, len(rejected), already, tuple(rejected))
 

@@ -26,6 +26,7 @@ you run the README commands).
 
 from __future__ import annotations
 
+import difflib
 import glob
 import math
 import os
@@ -64,7 +65,9 @@ class SourceSpec:
         transform: how a record becomes a document, ``{kind: ..., **options}``; see
             :mod:`mist_pl.data.transforms`. Defaults to the corpus' transform, or
             ``{kind: text, column: text}``.
-        options: reader options (``delimiter``, ``header``, ``columns``, ``mode``, ``split``...).
+        options: reader options (``delimiter``, ``header``, ``columns``, ``mode``, ``split``...);
+            checked by name against the reader of ``format`` or the corpus when the
+            mixture is loaded.
         max_records: read at most this many records (in file order).
         optional: when a corpus or file is unavailable, drop the source with a warning
             instead of failing (its weight is shared among the rest).
@@ -203,6 +206,7 @@ def validate_mixture(cfg: MixtureConfig) -> MixtureConfig:
 def _validate_source(spec: SourceSpec, where: str) -> Optional[SourceSpec]:
     """The checked source with defaults filled in, or None for an unavailable optional source."""
     from mist_pl.data.corpora import corpus_unavailable_reason, get_corpus
+    from mist_pl.data.sources import reader_options
     from mist_pl.data.transforms import build_transform
 
     for name in ("transform", "options"):
@@ -225,6 +229,7 @@ def _validate_source(spec: SourceSpec, where: str) -> Optional[SourceSpec]:
                 corpus = get_corpus(spec.corpus)
             except KeyError as err:
                 raise DataConfigError(f"{where}.corpus: {err.args[0]}") from None
+            _check_options(spec.options, corpus.options, f"corpus {spec.corpus!r}", where)
             try:
                 missing = corpus_unavailable_reason(corpus, spec.options)
             except ValueError as err:
@@ -235,6 +240,7 @@ def _validate_source(spec: SourceSpec, where: str) -> Optional[SourceSpec]:
         else:
             if spec.format not in FILE_FORMATS:
                 raise DataConfigError(f"{where}.format: {spec.format!r} is not one of {FILE_FORMATS} (or set 'corpus')")
+            _check_options(spec.options, reader_options(spec.format), f"format {spec.format!r}", where)
             spec.path = _resolve_paths(spec, where)
             default_transform = {"kind": "text", "column": "text"}
     except _Unavailable as err:
@@ -245,6 +251,20 @@ def _validate_source(spec: SourceSpec, where: str) -> Optional[SourceSpec]:
     spec.transform = spec.transform or dict(default_transform)
     build_transform(spec.transform, f"{where}.transform")  # checks the kind and its options by name
     return spec
+
+
+def _check_options(options: dict, allowed: tuple[str, ...], reader: str, where: str) -> None:
+    """Every option name must be one the reader or corpus takes: a misspelled one would be
+    a ``TypeError`` deep in the reader (naming neither source nor file) or, for a corpus,
+    silently ignored. Names the option, the reader and the allowed names."""
+    unknown = [name for name in options if name not in allowed]
+    if not unknown:
+        return
+    names = ", ".join(repr(name) for name in unknown)
+    message = (f"{where}.options: unknown option{'s' if len(unknown) > 1 else ''} {names} for {reader}; "
+               f"allowed: {', '.join(sorted(allowed)) or 'none'}")
+    close = difflib.get_close_matches(str(unknown[0]), allowed, n=1)
+    raise DataConfigError(message + (f" (did you mean {close[0]!r}?)" if close else ""))
 
 
 class _Unavailable(DataConfigError):

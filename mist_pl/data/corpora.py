@@ -48,6 +48,8 @@ class Corpus:
     files: Callable[[dict], list[Path]]
     read: Callable[[list[Path], dict], Iterator[Item]]
     transform: dict = field(default_factory=dict)
+    # The source options it reads; any other name is a mistake the mixture check reports.
+    options: tuple[str, ...] = ()
 
 
 def _rdkit_file(*parts: str, contrib: bool = False) -> Callable[[], list[Path]]:
@@ -154,7 +156,7 @@ CORPORA: dict[str, Corpus] = {
             _smiles_table(" "),
             _MOLECULE,
         ),
-        Corpus("moses", _moses_files, _read_moses, {**_MOLECULE, "column": "SMILES"}),
+        Corpus("moses", _moses_files, _read_moses, {**_MOLECULE, "column": "SMILES"}, ("split",)),
         Corpus(
             "pubchem_names",
             lambda options: [
@@ -171,10 +173,11 @@ CORPORA: dict[str, Corpus] = {
             {"kind": "reaction", "column": "reaction", "where": {"label": "true"}},
         ),
         Corpus(
-            "pymatgen_structures", _pymatgen_files, _read_pymatgen, {"kind": "crystal", "column": "cif", "describe": True}
+            "pymatgen_structures", _pymatgen_files, _read_pymatgen, {"kind": "crystal", "column": "cif", "describe": True},
+            ("prototypes",),
         ),
-        Corpus("general_text", _general_text_files, _read_text_blocks, {"kind": "text", "column": "text"}),
-        Corpus("task_sft", task_sft.example_files, task_sft.read_sft_records, {"kind": "chat"}),
+        Corpus("general_text", _general_text_files, _read_text_blocks, {"kind": "text", "column": "text"}, ("mode",)),
+        Corpus("task_sft", task_sft.example_files, task_sft.read_sft_records, {"kind": "chat"}, task_sft.OPTIONS),
     ]
 }
 

@@ -64,12 +64,12 @@ from transformers import PreTrainedTokenizerBase
 
 from mist_pl.data.config import DataConfigError, MixtureConfig, load_mixture
 from mist_pl.data.datasets import HeldOutRows, MixtureStream, StreamLoader
-from mist_pl.data.docstore import ShardDocs
+from mist_pl.data.docstore import ShardDocs, ShardError
 from mist_pl.data.documents import check_chat_template, check_sources, load_in_memory
 from mist_pl.data.mixture import Mixture, MixtureSource, rows_per_epoch, seeded_rng, stable_key
 from mist_pl.data.overlong import OverlongCounts, fit_examples
 from mist_pl.data.packing import Documents, PackPlan, plan_rows
-from mist_pl.data.shards import read_manifest, shard_name
+from mist_pl.data.shards import read_manifest, shard_name, shard_problem
 from mist_pl.data.stats import SourceStats
 from mist_pl.data.tokenization import resolve_tokenizer, tokenizer_fingerprint
 from mist_pl.data.transforms import is_chat, overlong_policy
@@ -257,11 +257,30 @@ class MixtureDataModule(L.LightningDataModule):
                 raise DataConfigError(
                     f"{cfg.source_field(i, 'name')}: settings changed since {folder} was prepared; re-run prepare"
                 )
-            docs = ShardDocs([folder / spec.name / shard_name(k) for k in range(entry["num_shards"])])
+            docs = self._open_shards(cfg, folder, spec.name, entry, len(tokenizer))
             if len(docs) == 0:
                 raise DataConfigError(f"{cfg.source_field(i, 'name')}: no valid records in {folder / spec.name}")
             loaded.append((docs, SourceStats.from_dict(entry["totals"])))
         return loaded
+
+    @staticmethod
+    def _open_shards(cfg: MixtureConfig, folder: Path, source: str, entry: dict, vocab_size: int) -> ShardDocs:
+        """The source's shards, each checked against the size and sha256 the manifest
+        recorded when it was written, and its token ids against the vocabulary.
+
+        Every rank checks what it opens (shards are read from a shared folder that another
+        job may be writing). A shard with other bytes is refused with the command that
+        rebuilds it: ``prepare`` rebuilds exactly the shards that fail this check."""
+        rebuild = f"python -m mist_pl.data.prepare --config {cfg.origin} --output-dir {folder}"
+        paths = [folder / source / shard_name(k) for k in range(entry["num_shards"])]
+        for path in paths:
+            problem = shard_problem(path, entry["shards"].get(path.name))
+            if problem is not None:
+                raise DataConfigError(f"{path}: {problem}; rebuild it with {rebuild}")
+        try:
+            return ShardDocs(paths, vocab_size=vocab_size)
+        except ShardError as err:  # bytes as written, content wrong: rebuild from scratch
+            raise DataConfigError(f"{err}; rebuild the shards with {rebuild} --force") from err
 
     def _split(self, seed: int, name: str, num_docs: int) -> tuple[np.ndarray, np.ndarray]:
         """Held-out documents: a seeded ``val_fraction`` of each source, never all of it."""

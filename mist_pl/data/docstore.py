@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
+import pyarrow as pa
 
 from mist_pl.data.shards import map_loss_mask, map_shard
 
@@ -46,20 +47,34 @@ class MemoryDocs:
         return self.masks[self.offsets[doc] : self.offsets[doc + 1]]
 
 
+class ShardError(ValueError):
+    """A shard that cannot be what ``prepare`` wrote: not an Arrow file of the shard schema,
+    or token ids the tokenizer cannot have produced. The message starts with its path."""
+
+
 class ShardDocs:
     """Documents of a list of Arrow shards, memory-mapped on first use.
 
     Pickling keeps only the paths and lengths, so a dataloader worker (forked or spawned)
     maps the files itself instead of receiving a copy of the corpus.
+
+    With ``vocab_size``, every token id must lie in ``[0, vocab_size)``: an id beyond the
+    embedding table fails deep in the model with an index error naming no file (or, on
+    some kernels, reads another row silently), so it is refused here with the shard's path.
     """
 
-    def __init__(self, paths: Sequence[Path]) -> None:
+    def __init__(self, paths: Sequence[Path], vocab_size: Optional[int] = None) -> None:
         self.paths = [Path(p) for p in paths]
         self._segments: list[tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]] | None = None
         counts, lengths = [], []
         for path, (values, offsets, masks) in zip(self.paths, self._open()):
             if masks is not None and len(masks) != len(values):
-                raise ValueError(f"{path}: loss_mask has {len(masks)} values for {len(values)} tokens")
+                raise ShardError(f"{path}: loss_mask has {len(masks)} values for {len(values)} tokens")
+            if vocab_size is not None and len(values):
+                low, high = int(values.min()), int(values.max())
+                if low < 0 or high >= vocab_size:
+                    raise ShardError(f"{path}: token id {high if high >= vocab_size else low} is outside the "
+                                     f"tokenizer's vocabulary of {vocab_size} ids")
             counts.append(len(offsets) - 1)
             lengths.append(np.diff(offsets))
         self.lengths = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
@@ -67,7 +82,13 @@ class ShardDocs:
 
     def _open(self) -> list[tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]]:
         if self._segments is None:
-            self._segments = [(*map_shard(p), map_loss_mask(p)) for p in self.paths]
+            segments = []
+            for path in self.paths:
+                try:
+                    segments.append((*map_shard(path), map_loss_mask(path)))
+                except (pa.ArrowException, KeyError) as err:  # not Arrow, or no input_ids column
+                    raise ShardError(f"{path}: not a readable shard ({type(err).__name__}: {err})") from err
+            self._segments = segments
         return self._segments
 
     def __getstate__(self) -> dict:

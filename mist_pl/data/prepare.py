@@ -7,10 +7,12 @@ and written as ``<output_dir>/<source>/shard-NNNNN.arrow``. ``manifest.json`` re
 each finished shard with its counts (records read, kept, dropped by reason, tokens) and
 per-source totals.
 
-Re-running is cheap and safe: a shard listed in the manifest whose file exists is not
-redone (its records are still read, to find where the next chunk starts, but not
-transformed), shards are written atomically, and the manifest is rewritten after every
-shard, so an interrupted run loses at most the shards that were in flight. A source
+Re-running is cheap and safe: a shard listed in the manifest whose file still has the
+size and sha256 recorded there is not redone (its records are still read, to find where
+the next chunk starts, but not transformed); a missing, truncated or damaged one is
+rebuilt (deterministically: the same bytes). Shards are written atomically, and the
+manifest is rewritten after every shard, so an interrupted run loses at most the shards
+that were in flight. A source
 whose settings changed (transform, files, seed, tokenizer, chunk size) gets a new
 fingerprint and is rebuilt; ``--force`` rebuilds everything (use it after changing
 chemistry code, which fingerprints cannot see).
@@ -26,8 +28,11 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import sys
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict
 from itertools import islice
@@ -36,7 +41,7 @@ from typing import Any, Iterable, Iterator, Optional
 
 from mist_pl.data.config import DataConfigError, MixtureConfig, SourceSpec, load_mixture
 from mist_pl.data.documents import check_chat_template, check_sources, tokenize_chunk
-from mist_pl.data.shards import FORMAT, read_manifest, shard_name, write_manifest, write_shard
+from mist_pl.data.shards import FORMAT, read_manifest, shard_name, shard_problem, shard_record, write_manifest, write_shard
 from mist_pl.data.sources import Item, read_source
 from mist_pl.data.stats import SourceStats
 from mist_pl.data.tokenization import resolve_tokenizer, tokenizer_fingerprint
@@ -70,19 +75,48 @@ def chunks(items: Iterable[tuple[int, Item]], size: int) -> Iterator[list[tuple[
 
 
 _WORKER_TOKENIZER = None
+# Exit status of a worker that outlived its parent (128 + SIGHUP, as a shell reports one).
+ORPHANED_EXIT = 129
+# How often a worker without a parent sentinel checks that its parent is still its parent.
+PARENT_POLL_S = 1.0
 
 
 def _init_worker(tokenizer) -> None:
     global _WORKER_TOKENIZER
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one process per core already
     _WORKER_TOKENIZER = tokenizer
+    _exit_with_parent()
+
+
+def _exit_with_parent() -> None:
+    """End this pool worker as soon as the ``prepare`` process that started it is gone.
+
+    A worker waits on the pool's task queue, and holds both ends of that pipe itself, so it
+    never sees the queue close: after ``kill -9`` of ``prepare`` the workers (hundreds of MB
+    each) went on living. A daemon thread waits on the parent's sentinel, a pipe the parent
+    holds open until it dies (``multiprocessing.parent_process()``, spawned workers), or else
+    polls the parent pid, and then exits at once: a shard being written is only a temporary
+    file, which the next run ignores, so nothing half-done is left to trust."""
+    parent = multiprocessing.parent_process()
+    parent_pid = os.getppid()
+
+    def watch() -> None:
+        if parent is not None and parent.sentinel is not None:
+            multiprocessing.connection.wait([parent.sentinel])
+        else:
+            while os.getppid() == parent_pid:
+                time.sleep(PARENT_POLL_S)
+        os._exit(ORPHANED_EXIT)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def build_shard(spec: SourceSpec, seed: int, chunk: list[tuple[int, Item]], path: Path, tokenizer=None) -> dict:
-    """Transform, tokenize and write one shard; returns its stats (as stored in the manifest)."""
+    """Transform, tokenize and write one shard; returns its stats with its size and sha256
+    (as stored in the manifest). Hashed here, in the worker, while the file is in cache."""
     tokenized = tokenize_chunk(spec, seed, chunk, tokenizer or _WORKER_TOKENIZER)
     write_shard(path, tokenized.token_lists, tokenized.origins, tokenized.loss_masks)
-    return tokenized.stats.to_dict()
+    return {**tokenized.stats.to_dict(), **shard_record(path)}
 
 
 class _Run:
@@ -171,12 +205,15 @@ def prepare(
                     log.info("source %s changed since the last run: rebuilding its shards", spec.name)
                 manifest["sources"][spec.name] = entry = {"fingerprint": fingerprint, "complete": False, "shards": {}}
             shard_dir = out / spec.name
+            problems = {n: p for n in entry["shards"] if (p := shard_problem(shard_dir / n, entry["shards"][n]))}
+            for name, problem in sorted(problems.items()):
+                log.warning("%s: %s: rebuilding it", shard_dir / name, problem)
             finished = entry.get("complete") and len(entry["shards"]) == entry.get("num_shards")
-            if finished and all((shard_dir / n).exists() for n in entry["shards"]):
+            if finished and not problems:
                 bar.update(len(entry["shards"]))
                 continue
             entry["complete"] = False
-            entry["shards"] = {n: s for n, s in entry["shards"].items() if (shard_dir / n).exists()}
+            entry["shards"] = {n: s for n, s in entry["shards"].items() if n not in problems}
             bar.set_postfix_str(spec.name)
             count = 0
             for count, chunk in enumerate(chunks(enumerate(read_source(spec)), cfg.shard_records), start=1):

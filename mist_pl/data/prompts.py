@@ -14,16 +14,21 @@ cut in the middle (keeping the chat header and the generation prompt), with a co
 Unreadable lines are skipped and counted, never fatal.
 
 Order is a pure function of ``(seed, epoch)``; each rank reads its own interleaved share
-(equal sizes, so FSDP ranks run the same number of rounds). ``state_dict`` records how
-far the current epoch got, counting batches that reached the model (not ones the
-loader prefetched), so a resumed run continues with the next unseen prompt.
+(equal sizes, so FSDP ranks run the same number of rounds). The data module counts the
+prompts of the batches that reached the model (not ones the loader prefetched) over the
+whole run, and that count alone says where the stream is: epoch ``count // per_epoch``,
+position ``count % per_epoch`` in it (``per_epoch``: one rank's prompts in full batches).
+``state_dict`` stores it as ``(epoch, consumed)``, so a resumed run continues with the next
+unseen prompt, also from a checkpoint taken exactly at an epoch's end. Lightning's own
+epoch counter is not consulted: restored at an epoch boundary it can be one epoch ahead
+of the data, and a whole epoch of prompts was skipped.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +50,29 @@ class PromptSampler(DistributedSampler):
     """Seeded per-epoch shuffle, sharded by rank, that can start mid-epoch.
 
     A ``DistributedSampler`` subclass so Lightning does not replace it with its own.
+
+    With ``position`` (a function returning this rank's prompts consumed so far, over all
+    epochs), each pass starts where that count says: epoch ``position // per_epoch`` from
+    prompt ``position % per_epoch``, ``per_epoch`` being the prompts of ``batch_size``
+    full batches; ``set_epoch`` is then ignored. Without it, ``set_epoch`` and ``start``
+    decide, as in torch's sampler.
     """
 
-    def __init__(self, size: int, num_replicas: int = 1, rank: int = 0, shuffle: bool = True, seed: int = 0) -> None:
+    def __init__(self, size: int, num_replicas: int = 1, rank: int = 0, shuffle: bool = True, seed: int = 0,
+                 batch_size: int = 1, position: Callable[[], int] | None = None) -> None:
         self.size = size
         self.num_replicas, self.rank = num_replicas, rank
         self.shuffle, self.seed = shuffle, seed
         self.epoch = 0
         self.start = 0  # samples of this rank's share to skip in the next pass
         self.num_samples = size // num_replicas  # the remainder is dropped: equal shares
+        self.batch_size = batch_size
+        self.position = position
+
+    @property
+    def per_epoch(self) -> int:
+        """Prompts one pass hands out in full batches (the loader drops a short last one)."""
+        return max(1, self.num_samples // self.batch_size * self.batch_size)
 
     def order(self, epoch: int) -> list[int]:
         if self.shuffle:
@@ -64,6 +83,9 @@ class PromptSampler(DistributedSampler):
         return indices[self.rank : self.num_samples * self.num_replicas : self.num_replicas]
 
     def __iter__(self):
+        if self.position is not None:
+            self.epoch, start = divmod(self.position(), self.per_epoch)
+            return iter(self.order(self.epoch)[start:])
         start, self.start = self.start, 0
         return iter(self.order(self.epoch)[start:])
 
@@ -190,7 +212,7 @@ class PromptDataModule(L.LightningDataModule):
         self.tokenizer: PreTrainedTokenizerBase | None = None
         self.dataset: PromptDataset | None = None
         self.counts: dict[str, int] = {}
-        self._epoch, self._consumed = 0, 0  # progress of batches that reached the model
+        self._consumed = 0  # this rank's prompts in batches that reached the model, all epochs
         self._resume: dict | None = None
 
     # -- loading ---------------------------------------------------------------------
@@ -309,15 +331,22 @@ class PromptDataModule(L.LightningDataModule):
         self.dataset = PromptDataset(kept_ids, kept)
 
     # -- loading batches ---------------------------------------------------------------
+    def _per_epoch(self) -> int:
+        """One rank's prompts per epoch, in full batches (the sampler's ``per_epoch``)."""
+        world = self.trainer.world_size if self.trainer is not None else 1
+        return max(1, len(self.dataset) // world // self.batch_size * self.batch_size)
+
+    def _position(self) -> int:
+        return self._consumed
+
     def train_dataloader(self) -> DataLoader:
         world = self.trainer.world_size if self.trainer is not None else 1
         rank = self.trainer.global_rank if self.trainer is not None else 0
-        sampler = PromptSampler(len(self.dataset), world, rank, shuffle=self.shuffle, seed=self.seed)
         if self._resume is not None:
-            sampler.set_epoch(self._resume["epoch"])
-            sampler.start = self._resume["consumed"]
-            self._epoch, self._consumed = self._resume["epoch"], self._resume["consumed"]
+            self._consumed = self._resume["epoch"] * self._per_epoch() + self._resume["consumed"]
             self._resume = None
+        sampler = PromptSampler(len(self.dataset), world, rank, shuffle=self.shuffle, seed=self.seed,
+                                batch_size=self.batch_size, position=self._position)
         return DataLoader(
             self.dataset,
             batch_size=self.batch_size,
@@ -330,14 +359,14 @@ class PromptDataModule(L.LightningDataModule):
     # -- resumable state ---------------------------------------------------------------
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if self.trainer is not None and self.trainer.training:
-            epoch = self.trainer.current_epoch
-            if epoch != self._epoch:
-                self._epoch, self._consumed = epoch, 0
             self._consumed += int(batch["input_ids"].shape[0])
         return batch
 
     def state_dict(self) -> dict:
-        return {"epoch": self._epoch, "consumed": self._consumed, "seed": self.seed}
+        """``epoch`` and ``consumed`` (prompts of this rank in that epoch) of the data stream:
+        at an epoch's end that is the next epoch, nothing consumed yet."""
+        epoch, consumed = divmod(self._consumed, self._per_epoch()) if self.dataset is not None else (0, self._consumed)
+        return {"epoch": epoch, "consumed": consumed, "seed": self.seed}
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("seed", self.seed) != self.seed:

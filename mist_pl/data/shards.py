@@ -13,11 +13,15 @@ dataloader workers share the page cache instead of copying the corpus.
 Durability: a shard is written under a temporary name and renamed (atomic on POSIX), and
 the manifest is rewritten the same way after each finished shard. A killed ``prepare``
 therefore leaves only whole shards, and a shard counts as finished only when the manifest
-lists it and its file exists.
+lists it with its size and sha256 and the file still has exactly those bytes
+(:func:`shard_problem`). That check runs on every ``prepare`` rerun (a shard that fails it
+is rebuilt) and when training opens the shards (a shard that fails it is refused): a disk
+error, a partial copy or a stray write never reaches the model as token ids.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -32,6 +36,7 @@ FORMAT = "mist-pl-shards/1"
 SCHEMA = pa.schema([("input_ids", pa.list_(pa.int32())), ("origin", pa.string())])
 LOSS_MASK = "loss_mask"
 CHAT_SCHEMA = SCHEMA.append(pa.field(LOSS_MASK, pa.list_(pa.uint8())))
+HASH_BLOCK_BYTES = 1 << 20  # files are hashed 1 MiB at a time, never read whole
 
 
 def shard_name(index: int) -> str:
@@ -65,6 +70,38 @@ def write_shard(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes (hex), read in blocks: the manifest's record of a
+    finished shard, checked before the shard is trusted again."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(HASH_BLOCK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shard_record(path: Path) -> dict[str, Any]:
+    """What the manifest stores to recognise a finished shard's bytes later."""
+    return {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
+
+
+def shard_problem(path: Path, entry: Optional[dict[str, Any]]) -> Optional[str]:
+    """Why the file at ``path`` is not the shard its manifest ``entry`` describes, or None
+    when it is: missing, listed without a checksum (written before checksums existed), of
+    another size (truncated or appended to) or with other bytes (damaged in place)."""
+    if not path.is_file():
+        return "missing"
+    if not entry or "sha256" not in entry:
+        return "the manifest holds no checksum for it (prepared by an older mist-pl)"
+    size = path.stat().st_size
+    if size != entry.get("bytes", size):
+        return f"{size} bytes, not the {entry['bytes']} the manifest recorded (truncated or appended to)"
+    digest = file_sha256(path)
+    if digest != entry["sha256"]:
+        return f"sha256 {digest[:16]}..., not the {entry['sha256'][:16]}... the manifest recorded (bytes damaged)"
+    return None
 
 
 def map_shard(path: Path) -> tuple[np.ndarray, np.ndarray]:

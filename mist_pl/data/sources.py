@@ -5,7 +5,8 @@ Every reader yields :class:`Record` (a dict of fields and its :class:`Origin`) o
 malformed row never stops a reader: the caller counts it and moves on, so one broken
 line in a million-row file costs one line, and the manifest says which and why.
 
-Formats (``SourceSpec.format``) and their ``options``:
+Formats (``SourceSpec.format``) and their ``options`` (checked by name when the mixture is
+loaded, :func:`reader_options`):
 
 - ``csv`` / ``tsv``: ``delimiter`` (``,`` / tab), ``header`` (true: first row names the
   columns), ``columns`` (names for a headerless file), ``encoding``. ``.gz`` files are
@@ -18,19 +19,28 @@ Formats (``SourceSpec.format``) and their ``options``:
   DatasetDict) or local files loaded with a packaged builder (``builder: json|csv|parquet|text``).
   The hub is never contacted.
 - ``cif_dir``: every ``*.cif`` in a folder (``pattern``, ``recursive``); fields ``cif``, ``file``.
+
+Text is decoded with the source's ``encoding`` (UTF-8 by default). A row holding bytes
+that are not valid in it (a Latin-1 line in a UTF-8 file) is malformed,
+``malformed_row:undecodable``, with the first such byte and the option to set: decoding
+it with replacement characters would train on text nobody wrote and count it nowhere. A
+file is decoded with ``surrogateescape`` so such bytes reach the reader intact and are
+found per row (a U+FFFD written in valid UTF-8 is text, and kept).
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import inspect
 import io
 import json
 import os
+import re
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Iterable, Iterator, Optional, Union
 
 
 @dataclass(frozen=True)
@@ -76,29 +86,49 @@ def read_source(spec) -> Iterator[Item]:
 def read_file(path: str, fmt: str, options: Optional[dict] = None) -> Iterator[Item]:
     """Items of one file (or folder) in format ``fmt``."""
     options = dict(options or {})
-    readers = {
-        "csv": _read_csv,
-        "tsv": _read_csv,
-        "jsonl": _read_jsonl,
-        "txt": _read_txt,
-        "parquet": _read_parquet,
-        "hf": _read_hf,
-        "cif_dir": _read_cif_dir,
-    }
     if fmt == "tsv":
         options.setdefault("delimiter", "\t")
     try:
-        reader = readers[fmt]
+        reader = _READERS[fmt]
     except KeyError:
-        raise ValueError(f"unknown format {fmt!r}; known: {sorted(readers)}") from None
+        raise ValueError(f"unknown format {fmt!r}; known: {sorted(_READERS)}") from None
     return reader(path, **options)
 
 
+def reader_options(fmt: str) -> tuple[str, ...]:
+    """The ``options`` the reader of ``fmt`` takes (its keyword arguments), sorted: the
+    names a mixture is checked against when it is loaded, so that a misspelled option
+    fails at start-up naming the source instead of as a ``TypeError`` mid-read."""
+    parameters = list(inspect.signature(_READERS[fmt]).parameters)[1:]  # after `path`
+    return tuple(sorted(parameters))
+
+
+# Where ``surrogateescape`` put an undecodable byte: U+DC80..U+DCFF (byte 0x80..0xFF). No
+# valid text decodes to these lone surrogates.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
 def open_text(path: str, encoding: str = "utf-8") -> io.TextIOBase:
-    """Open a text file, gunzipping ``*.gz``; undecodable bytes become U+FFFD instead of raising."""
+    """Open a text file, gunzipping ``*.gz``. Undecodable bytes do not raise: they come
+    through as lone surrogates, which :func:`undecodable` finds in a row."""
     if path.endswith(".gz"):
-        return gzip.open(path, "rt", encoding=encoding, errors="replace", newline="")
-    return open(path, encoding=encoding, errors="replace", newline="")
+        return gzip.open(path, "rt", encoding=encoding, errors="surrogateescape", newline="")
+    return open(path, encoding=encoding, errors="surrogateescape", newline="")
+
+
+def undecodable(origin: Origin, texts: Iterable[str], encoding: str) -> Optional[Malformed]:
+    """The malformed item for a row whose text holds bytes not valid in ``encoding``, naming
+    the first such byte and how to read the file instead; None for a clean row."""
+    for text in texts:
+        found = _UNDECODABLE.search(text) if isinstance(text, str) else None
+        if found is not None:
+            byte = ord(found.group()) - 0xDC00
+            return Malformed(
+                "malformed_row:undecodable", origin,
+                f"byte 0x{byte:02x} is not valid {encoding}; the row is dropped. If the file is in another "
+                f"encoding, name it in the source's options, e.g. options: {{encoding: latin-1}}",
+            )
+    return None
 
 
 def _read_csv(
@@ -135,6 +165,10 @@ def _read_csv(
                     "malformed_row:field_count", origin, f"{len(row)} fields, expected {len(names)}"
                 )
                 continue
+            bad = undecodable(origin, row, encoding)
+            if bad is not None:
+                yield bad
+                continue
             yield Record(dict(zip(names, row)), origin)
 
 
@@ -144,6 +178,10 @@ def _read_jsonl(path: str, encoding: str = "utf-8") -> Iterator[Item]:
             if not line.strip():
                 continue
             origin = Origin(path, number)
+            bad = undecodable(origin, (line,), encoding)
+            if bad is not None:
+                yield bad
+                continue
             try:
                 value = json.loads(line)
             except json.JSONDecodeError as err:
@@ -158,6 +196,10 @@ def _read_jsonl(path: str, encoding: str = "utf-8") -> Iterator[Item]:
 def _read_txt(path: str, mode: str = "line", field: str = "text", encoding: str = "utf-8") -> Iterator[Item]:
     if mode not in ("line", "block"):
         raise ValueError(f"txt option mode={mode!r}: expected 'line' or 'block'")
+    def item(text: str, line: int) -> Item:
+        origin = Origin(path, line)
+        return undecodable(origin, (text,), encoding) or Record({field: text}, origin)
+
     with open_text(path, encoding) as handle:
         block: list[str] = []
         start = 0
@@ -165,17 +207,17 @@ def _read_txt(path: str, mode: str = "line", field: str = "text", encoding: str 
             line = line.rstrip("\r\n")
             if mode == "line":
                 if line.strip():
-                    yield Record({field: line}, Origin(path, number))
+                    yield item(line, number)
                 continue
             if line.strip():
                 if not block:
                     start = number
                 block.append(line)
             elif block:
-                yield Record({field: "\n".join(block)}, Origin(path, start))
+                yield item("\n".join(block), start)
                 block = []
         if block:
-            yield Record({field: "\n".join(block)}, Origin(path, start))
+            yield item("\n".join(block), start)
 
 
 def _read_parquet(path: str, columns: Optional[list[str]] = None, batch_size: int = 1024) -> Iterator[Item]:
@@ -223,3 +265,14 @@ def _read_cif_dir(path: str, pattern: str = "*.cif", recursive: bool = False, en
             yield Malformed("malformed_row:unreadable_file", origin, str(err))
             continue
         yield Record({"cif": text, "file": file.name}, origin)
+
+
+_READERS = {
+    "csv": _read_csv,
+    "tsv": _read_csv,
+    "jsonl": _read_jsonl,
+    "txt": _read_txt,
+    "parquet": _read_parquet,
+    "hf": _read_hf,
+    "cif_dir": _read_cif_dir,
+}

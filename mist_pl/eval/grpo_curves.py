@@ -96,7 +96,7 @@ def describe_learning(summary: dict) -> str:
     parts.append(rise)
     valid = summary.get("valid_rate", {})
     if valid.get("n_steps"):
-        parts.append(f"valid answers {100 * valid['first']:.0f}% -> {100 * valid['last']:.0f}%")
+        parts.append(f"valid sampled answers {100 * valid['first']:.0f}% -> {100 * valid['last']:.0f}%")
     return "; ".join(parts)
 
 

@@ -5,7 +5,10 @@ RL steps), so each interval is one that behaves at that size:
 
 * :func:`wilson_interval` for a proportion (top-1, valid-answer rate): sane at 0 or n
   hits, unlike the normal approximation;
-* :func:`mean_ci` for a mean across seeds: Student t;
+* :func:`newcombe_interval` for a change of a proportion (top-1 after RL minus before):
+  Newcombe's hybrid score interval, built from the two Wilson intervals;
+* :func:`mean_ci` for a mean across seeds: Student t (with two seeds its interval is
+  wide by design; callers show the seed values themselves there);
 * :func:`welch_interval` for a difference of two means with unequal variances (reward in
   the last quarter of RL steps minus the first).
 """
@@ -30,6 +33,23 @@ def wilson_interval(hits: int, n: int, z: float = Z_95) -> tuple[float | None, f
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def newcombe_interval(hits_a: int, n_a: int, hits_b: int, n_b: int,
+                      z: float = Z_95) -> tuple[float | None, float | None]:
+    """95% interval for ``hits_b / n_b - hits_a / n_a`` (Newcombe 1998, method 10).
+
+    Treats the two samples as independent; for the same test examples measured twice
+    (before and after RL) that is conservative: the paired interval is narrower."""
+    if n_a <= 0 or n_b <= 0:
+        return None, None
+    pa, pb = hits_a / n_a, hits_b / n_b
+    la, ua = wilson_interval(hits_a, n_a, z)
+    lb, ub = wilson_interval(hits_b, n_b, z)
+    diff = pb - pa
+    lo = diff - math.sqrt((pb - lb) ** 2 + (ua - pa) ** 2)
+    hi = diff + math.sqrt((ub - pb) ** 2 + (pa - la) ** 2)
+    return max(-1.0, lo), min(1.0, hi)
 
 
 def t_quantile_975(df: float) -> float:

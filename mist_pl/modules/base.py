@@ -36,7 +36,8 @@ class LMModule(L.LightningModule):
         lm: which model and tokenizer to start from (see :class:`ModelConfig`).
         optim: optimizer and learning-rate schedule (see :class:`OptimConfig`).
         max_bad_steps: after this many consecutive steps with a NaN/Inf loss the run saves
-            a checkpoint and stops; single bad steps are skipped and reported.
+            a checkpoint and stops (``stop_reason`` says why; the CLI then exits non-zero);
+            single bad steps are skipped, reported and logged as skipped.
         init_from_ckpt: start from the model weights of a Lightning checkpoint (file or
             sharded folder) of an earlier stage, e.g. CPT -> SFT. Weights only: optimizer,
             schedule, step and data position start fresh (use ``--ckpt_path`` to resume a
@@ -60,6 +61,11 @@ class LMModule(L.LightningModule):
         self.max_bad_steps = max_bad_steps
         self.init_from_ckpt = init_from_ckpt
         self.bad_steps = 0
+        # Set when the guard stops the run: one line saying why (the CLI exits with it).
+        self.stop_reason: str | None = None
+        # Guarded batches since the schedule last advanced: it advances only if one was good.
+        self._good_since_schedule = 0
+        self._bad_since_schedule = 0
         self.tokenizer = build_tokenizer(self.lm_config)
         self.model: torch.nn.Module | None = None
         self._sharded = False
@@ -93,6 +99,16 @@ class LMModule(L.LightningModule):
     def _data_parallel_size(self) -> int:
         kwargs = getattr(self.trainer.strategy, "distributed_sampler_kwargs", None) or {}
         return int(kwargs.get("num_replicas") or 1)
+
+    # -- resume -----------------------------------------------------------------------
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """A checkpoint saved at an epoch's end resumes at the next epoch's start, as the
+        uninterrupted run continues (see :mod:`mist_pl.checkpoints.loops`). Lightning calls
+        this before it restores its loops from the same dict."""
+        from mist_pl.checkpoints.loops import normalize_epoch_end
+
+        if normalize_epoch_end(checkpoint):
+            log.info("checkpoint saved at the end of an epoch: resuming at the start of the next one")
 
     # -- model ------------------------------------------------------------------------
     def build_lm(self) -> torch.nn.Module:
@@ -138,13 +154,22 @@ class LMModule(L.LightningModule):
     # -- non-finite loss guard ---------------------------------------------------------
     def guard_loss(self, loss: torch.Tensor, batch: dict, batch_idx: int) -> torch.Tensor | None:
         """Return ``loss``, or None (Lightning then skips backward and the step) if any rank's
-        loss is NaN/Inf. All ranks decide together so none waits on a collective alone."""
+        loss is NaN/Inf. All ranks decide together so none waits on a collective alone.
+
+        ``train/skipped_steps`` is logged at every guarded step (0 when the loss is finite,
+        else how many bad steps in a row): a key logged only at bad steps keeps its last value
+        in Lightning's logs, so every later step would look skipped too. The caller logs the
+        non-finite loss itself at a skipped step, never the last finite one. A skipped step
+        leaves the learning-rate schedule where it was (:meth:`lr_scheduler_step`)."""
         bad = torch.tensor(0.0 if torch.isfinite(loss).all() else 1.0, device=loss.device)
         bad = self.trainer.strategy.reduce(bad, reduce_op="max")
         if bad.item() == 0:
             self.bad_steps = 0
+            self._good_since_schedule += 1
+            self.log("train/skipped_steps", 0.0)
             return loss
         self.bad_steps += 1
+        self._bad_since_schedule += 1
         log.warning(
             "non-finite loss at global step %d (batch %d%s): step skipped (%d/%d in a row)",
             self.global_step, batch_idx, self._batch_origin(batch), self.bad_steps, self.max_bad_steps,
@@ -156,10 +181,28 @@ class LMModule(L.LightningModule):
                 path = Path(self.trainer.logger.log_dir) / "checkpoints" / "nonfinite-stop.ckpt"
             self.trainer.save_checkpoint(path)
             log.error("%d consecutive non-finite losses: saved %s and stopping", self.bad_steps, path)
+            self.stop_reason = (
+                f"stopped by the non-finite guard: {self.bad_steps} consecutive non-finite losses, the last at "
+                f"global step {self.global_step}; the weights from before them are in {path}. Lower optim.lr or "
+                "look at the batches named in the warnings above, or raise model.max_bad_steps to skip more in a row"
+            )
             self.trainer.should_stop = True
         # Lightning would add a generic "training_step returned None" warning to ours.
         warnings.filterwarnings("ignore", message=".*`training_step` returned `None`")
         return None
+
+    def lr_scheduler_step(self, scheduler, metric) -> None:
+        """Advance the schedule only when the optimizer step it follows had a finite loss.
+
+        Lightning steps the schedule after every optimizer step, skipped or not: each
+        skipped step would take the run one step further down its warmup/decay without
+        training, and a run with many skips would end its cosine early. With gradient
+        accumulation, the step counts when at least one of its batches was finite (their
+        gradients were applied). Modules that never call :meth:`guard_loss` step as usual."""
+        skipped = self._bad_since_schedule > 0 and self._good_since_schedule == 0
+        self._bad_since_schedule = self._good_since_schedule = 0
+        if not skipped:
+            super().lr_scheduler_step(scheduler, metric)
 
     def _batch_origin(self, batch: dict) -> str:
         """Where a batch came from, so a bad sample can be found: stream positions and sources."""

@@ -49,9 +49,11 @@ class CausalLMModule(LMModule):
         return out.loss
 
     def training_step(self, batch: dict, batch_idx: int):
-        loss = self.guard_loss(self._loss(batch), batch, batch_idx)
-        if loss is not None:
-            self.log("train/loss", loss, prog_bar=True)
+        raw = self._loss(batch)
+        loss = self.guard_loss(raw, batch, batch_idx)
+        # Logged at every step, the non-finite value at a skipped one: left out, Lightning
+        # would log the previous step's loss again in its place.
+        self.log("train/loss", raw.detach() if loss is None else loss, prog_bar=True)
         return loss
 
     # -- validation: loss and perplexity overall and per mixture source ----------------

@@ -314,7 +314,7 @@ class GRPOModule(LMModule):
             self.model.set_requires_gradient_sync(True)
         if bad:
             stats["skipped"] = 1.0
-            self._empty_step(optimizer, scheduler)
+            self._empty_step(optimizer, None)  # a non-finite step leaves the schedule where it was
             return stats
         if cfg.max_grad_norm:
             self.configure_gradient_clipping(optimizer, cfg.max_grad_norm, "norm")
@@ -328,7 +328,8 @@ class GRPOModule(LMModule):
     def _empty_step(self, optimizer, scheduler) -> None:
         optimizer.zero_grad(set_to_none=True)
         optimizer.step()
-        scheduler.step()
+        if scheduler is not None:
+            scheduler.step()
 
     def micro_batch_loss(self, micro: Rollouts, step_tokens: float, step_sequences: float):
         """This micro-batch's share of the step loss: (loss, LossStats, token entropy)."""

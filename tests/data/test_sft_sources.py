@@ -104,7 +104,7 @@ def test_task_sft_option_errors(tmp_path):
         load_mixture(source())
     with pytest.raises(DataConfigError, match="'sft'\\).options: unknown task 'no_such_task'"):
         load_mixture(source(task="no_such_task"))
-    with pytest.raises(DataConfigError, match="'sft'\\).options: unknown option\\(s\\) \\['split'\\]"):
+    with pytest.raises(DataConfigError, match="'sft'\\).options: unknown option 'split' for corpus 'task_sft'; allowed: path, task"):
         load_mixture(source(task="rxn_mcq", split="train"))
     # rxn_prediction ships no examples: unavailable (a warning when optional), until path is set.
     with pytest.raises(DataConfigError, match="task 'rxn_prediction' ships no examples; set options.path"):

@@ -34,7 +34,7 @@ def test_rising_reward_is_summarized_with_an_interval(tmp_path):
     assert summary["valid_rate"]["rise"] == pytest.approx(0.45, abs=1e-6)
     assert summary["accuracy"] == {"n_steps": 0}  # never logged
     line = describe_learning(summary)
-    assert "20 steps" in line and "groups with reward variance 75%" in line and "valid answers 26% -> 71%" in line
+    assert "20 steps" in line and "groups with reward variance 75%" in line and "valid sampled answers 26% -> 71%" in line
     assert plot_learning({"cond_mat_gen": summary}, tmp_path / "curves.png").stat().st_size > 1000
 
 

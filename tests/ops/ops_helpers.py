@@ -43,7 +43,9 @@ class LossRecorder(L.Callback):
         if not trainer.is_global_zero:
             return
         metrics = {k: float(trainer.callback_metrics[k]) for k in self.keys if k in trainer.callback_metrics}
-        row = {"step": trainer.global_step, "world_size": trainer.world_size, "metrics": metrics}
+        rows = batch.get("sample_index", batch.get("index")) if isinstance(batch, dict) else None
+        row = {"step": trainer.global_step, "epoch": trainer.current_epoch, "world_size": trainer.world_size,
+               "batch": rows.tolist() if rows is not None else None, "metrics": metrics}
         with self.out.open("a") as handle:
             handle.write(json.dumps(row) + "\n")
 
@@ -111,3 +113,20 @@ def cpt_config(tmp_path: Path, every_n_steps: int = 2) -> Path:
     path = tmp_path / "cpt.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+class PoisonFrom(L.Callback):
+    """Makes every batch from global step ``step`` on produce a NaN loss (its input
+    embeddings turn infinite), as a diverging run does."""
+
+    def __init__(self, step: int) -> None:
+        self.step, self.poison = step, False
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        def hook(module, args, output):
+            return output * float("inf") if self.poison else output
+
+        pl_module.model.get_input_embeddings().register_forward_hook(hook)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.poison = trainer.global_step >= self.step
