@@ -372,7 +372,8 @@ def load_run(path: Path, b: Budget) -> dict | None:
 
 def finished_runs(root: Path, b: Budget) -> list[dict]:
     """Every arm finished under ``root`` with this budget, its GRPO summaries recomputed
-    from the saved curves (so a report always uses the current summary rules)."""
+    from the saved curves and its greedy answers re-judged (so a report always uses the
+    current summary and scoring rules)."""
     from mist_pl.eval.grpo_curves import learning_from_curves
 
     runs = [run for path in sorted(root.glob("seed*/*/run.json")) if (run := load_run(path, b)) is not None]
@@ -380,7 +381,59 @@ def finished_runs(root: Path, b: Budget) -> list[dict]:
         for task, learning in run.get("learning", {}).items():
             if "curves" in learning:
                 run["learning"][task] = {**learning, **learning_from_curves(learning["curves"], task)}
+        rejudge(run, root / "tasks", b)
     return sorted(runs, key=lambda r: (r["seed"], ARMS.index(r["arm"])))
+
+
+def samples_path(measure_file: str | Path, task: str) -> Path:
+    """The completions file a measurement wrote next to its JSON."""
+    folder = Path(measure_file)
+    return folder.parent / f"{folder.stem}_{task}_samples.jsonl"
+
+
+def rejudge(run: dict, tasks_dir: Path, b: Budget) -> None:
+    """Judge the saved greedy completions again with the tasks' current ``valid`` and
+    ``top1`` and put those rates in the run; the rates measured at run time move to
+    ``as_run`` (they differ when a scoring rule was tightened after the run, e.g. the
+    oxidation states charge balance allows). Completions without their file are left as
+    measured. RL itself was trained with the rewards of its own time."""
+    from mist_pl.demo import evaluation_examples
+    from mist_pl.tasks.registry import get_task
+
+    for moment in ("before", "after"):
+        row = run.get(moment)
+        if row is None or f"{moment}_file" not in run:
+            continue
+        for task_name in TASKS:
+            path = samples_path(run[f"{moment}_file"], task_name)
+            if not path.exists():
+                continue
+            task = get_task(task_name)
+            examples = evaluation_examples(tasks_dir, task_name, b.eval_examples)
+            saved = [json.loads(line) for line in path.open()]
+            for g in saved:  # the saved rows must be these examples, in this order
+                if g.get("prompt") != task.build_prompt(examples[g["index"]]):
+                    raise SystemExit(f"{path}: row {g['index']} was not measured on the example the report "
+                                     f"rebuilds from {tasks_dir}; rerun the measurement")
+            greedy = [g for g in saved if g.get("mode") == "greedy"]
+            rates = {}
+            if greedy:
+                valid = [bool(task.valid(g["completion"], examples[g["index"]])) for g in greedy]
+                right = [bool(task.top1(g["completion"], examples[g["index"]])) for g in greedy]
+                rates.update({f"valid_{task_name}": sum(valid) / len(valid), f"top1_{task_name}": sum(right) / len(right)})
+            sampled: dict[int, list[bool]] = {}
+            for g in saved:
+                if g.get("mode") == "sample":
+                    sampled.setdefault(g["index"], []).append(bool(task.top1(g["completion"], examples[g["index"]])))
+            if sampled and f"passk_{task_name}" in row:
+                from mist_pl.eval.pass_at_k import mean_pass_at_k
+
+                n = min(len(v) for v in sampled.values())
+                rates[f"passk_{task_name}"] = mean_pass_at_k([sum(v[:n]) for v in sampled.values()], n, min(b.passk, n))
+            as_run = row.setdefault("as_run", {})
+            for key, value in rates.items():
+                as_run.setdefault(key, row.get(key))
+                row[key] = value
 
 
 # ----------------------------------------------------------------------------- report
@@ -424,7 +477,7 @@ def expectations(summary: dict) -> list[str]:
         key = "ls_rank" if task == "rxn_naming" else "ls"
         la, lb = a[key]["mean"], b[key]["mean"]
         ratio = "undefined (A's is 0)" if not la else f"{lb / la:.2f}x"
-        label = "LS rank (gold most likely of 10)" if task == "rxn_naming" else f"LS_pass@k"
+        label = "LS rank (gold most likely of 10)" if task == "rxn_naming" else "LS_pass@k"
         lines.append(f"{task}: B/A {label} = {ratio} (expected >= 1.5x): "
                      f"{'holds' if la and lb / la >= 1.5 or (not la and lb) else 'does not hold'}.")
         za, zap, zb = (x["zero_variance"]["mean"] for x in (a, ap, b))
@@ -468,6 +521,9 @@ def format_report(summary: dict, b: Budget) -> str:
         "LS: rxn_naming LS_d (Cohen's d, gold vs the 9 other classes' log-prob) and rank (share of reactions whose "
         f"gold class is the most likely of the ten, chance 10%); cond_mat_gen LS_pass@{b.passk} (T = 0.9). "
         f"Mean over seeds (each seed's value; a t 95% interval from {MIN_SEEDS_FOR_T} seeds on).",
+        "The seeds differ in GRPO only: CPT and SFT are deterministic here (their data order comes from the data "
+        "config's own seed), so each before-RL number is one measurement.",
+        "Greedy and sampled answers are re-judged with the current scoring rules when the report is written.",
         "zero-var groups: mean over GRPO steps of the share of groups whose completions all got one reward "
         "(seed values in parentheses).",
         "top-1 lift: pooled top-1 after RL minus before, Newcombe 95% interval (treats the two measurements as "
@@ -512,23 +568,30 @@ def plot(runs: Sequence[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def sample_report(runs: Sequence[dict], per_cell: int = 2) -> str:
-    """A few greedy completions per arm, task and moment (seed of the first run of each arm)."""
-    lines = ["# Sample completions (greedy, first test examples)", ""]
+def sample_report(runs: Sequence[dict], tasks_dir: Path, b: Budget, per_cell: int = 2) -> str:
+    """A few greedy completions per arm, task and moment (seed of the first run of each arm),
+    judged with the current rules like the table."""
+    from mist_pl.demo import evaluation_examples
+    from mist_pl.tasks.registry import get_task
+
+    examples = {task: evaluation_examples(tasks_dir, task, b.eval_examples) for task in TASKS}
+    lines = ["# Sample completions (greedy, first test examples; valid and correct by the current rules)", ""]
     for arm in ARMS:
         run = next((r for r in runs if r["arm"] == arm), None)
         if run is None:
             continue
         for moment in ("before", "after"):
-            folder = Path(run[f"{moment}_file"])
             for task in TASKS:
-                path = folder.parent / f"{folder.stem}_{task}_samples.jsonl"
+                path = samples_path(run[f"{moment}_file"], task)
                 if not path.exists():
                     continue
                 rows = [json.loads(line) for line in path.open() if '"mode": "greedy"' in line][:per_cell]
                 lines.append(f"## {ARM_TITLES[arm]}, seed {run['seed']}, {moment} RL, {task}")
+                judge = get_task(task)
                 for row in rows:
-                    lines += ["", f"gold: `{row['gold']}`; valid {row['valid']}, correct {row['correct']}", "",
+                    example = examples[task][row["index"]]
+                    valid, correct = judge.valid(row["completion"], example), judge.top1(row["completion"], example)
+                    lines += ["", f"gold: `{row['gold']}`; valid {valid}, correct {correct}", "",
                               "```", row["completion"][-1200:], "```"]
                 lines.append("")
     return "\n".join(lines) + "\n"
@@ -582,7 +645,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarize(runs)
     report = format_report(summary, b)
     plot(runs, out / "reproduce.png")
-    (out / "samples.md").write_text(sample_report(runs))
+    (out / "samples.md").write_text(sample_report(runs, tasks_dir, b))
     for run in runs:  # the curves stay in the run files; the summary keeps the numbers
         for task in TASKS:
             run["learning"][task].pop("curves", None)

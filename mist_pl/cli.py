@@ -1,4 +1,6 @@
-"""LightningCLI for every stage: ``python cli.py fit --config conf/tiny/cpt.yaml``.
+"""LightningCLI for every stage: ``python cli.py fit --config conf/tiny/cpt.yaml`` (or
+``python -m mist_pl.cli ...`` from any directory: a ``--config`` that is not a file here
+but names a shipped config reads the package's copy).
 
 Model and data are chosen by class path in the YAML (subclass mode), so CPT, SFT and
 GRPO share one entry point. Configs are parsed with omegaconf, so ``${...}``
@@ -8,6 +10,7 @@ interpolation works, and every key is type-checked: a typo fails naming the key.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -18,6 +21,8 @@ from mist_pl.callbacks.step_seed import StepSeed
 from mist_pl.checkpoints.location import checkpoint_dir
 from mist_pl.checkpoints.resume import explained_restore, prepare_resume
 from mist_pl.checkpoints.validate import TRUST_ENV, check_safe, trusted
+from mist_pl.logs import configure_logging
+from mist_pl.shipped import shipped_config
 
 TRAINER_DEFAULTS = {
     "logger": {
@@ -127,8 +132,33 @@ class MistCLI(LightningCLI):
             print(f"checkpoint: {Path(ckpt.last_model_path or ckpt.best_model_path).resolve()}")
 
 
+def resolve_config_args(argv: list[str]) -> list[str]:
+    """``--config X`` / ``--config=X`` where X is not a file but names a config shipped in
+    the package (``conf/tiny/cpt.yaml`` or ``tiny/cpt.yaml``): X becomes that file, so the
+    commands of the README work from any directory (:func:`mist_pl.shipped.resolve_config`)."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg == "--config" and i + 1 < len(out):
+            out[i + 1] = _config_path(out[i + 1])
+        elif arg.startswith("--config="):
+            out[i] = "--config=" + _config_path(arg.removeprefix("--config="))
+    return out
+
+
+def _config_path(value: str) -> str:
+    if Path(value).expanduser().is_file():
+        return value
+    found = shipped_config(value)
+    return str(found) if found is not None else value  # jsonargparse names a missing file
+
+
 def main(args: list[str] | None = None) -> MistCLI:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not logging.getLogger().handlers:  # an embedding program (the demo) keeps its own setup
+        configure_logging(logging.INFO, lightning_level=logging.INFO)
+    if args is None:
+        sys.argv[1:] = resolve_config_args(sys.argv[1:])
+    else:
+        args = resolve_config_args(args)
     return MistCLI(
         L.LightningModule,
         L.LightningDataModule,
@@ -140,3 +170,7 @@ def main(args: list[str] | None = None) -> MistCLI:
         save_config_callback=RunConfig,
         args=args,
     )
+
+
+if __name__ == "__main__":
+    main()

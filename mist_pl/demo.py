@@ -14,7 +14,8 @@ Stages, each timed and shown in one progress bar::
     measure grpo
 
 Each training stage is an ordinary LightningCLI run of a config under ``conf/tiny/``
-(the same command a user types) and passes its exported model folder to the next stage
+(the same command a user types; the configs are read from the package, so the demo runs
+from any directory) and passes its exported model folder to the next stage
 through ``--model.lm.name_or_path``. The "measure" stages use the Python APIs of
 :mod:`mist_pl.diagnostics` and :mod:`mist_pl.eval` on the test splits. Everything lands
 under ``runs/demo/``; the run ends with a table of the measurements and the TensorBoard
@@ -30,6 +31,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,8 +39,9 @@ from pathlib import Path
 
 from mist_pl.eval.grpo_curves import describe_learning, grpo_learning, plot_learning
 from mist_pl.eval.intervals import wilson_interval
+from mist_pl.logs import configure_logging
+from mist_pl.shipped import config_file
 
-REPO = Path(__file__).resolve().parents[1]
 TASKS = ("rxn_naming", "cond_mat_gen")
 SPLIT_FRACTIONS = (0.7, 0.05, 0.25)  # train, validation, test
 SFT_TASK_SHARES = {"cond_mat_gen": 0.25, "rxn_naming": 0.5}  # token shares of the demo's SFT mixture
@@ -59,7 +62,7 @@ TABLE_COLUMNS = (
 @dataclass
 class Stage:
     name: str
-    config: str
+    config: str  # a shipped config, relative to mist_pl/conf
     overrides: tuple[str, ...] = ()
 
 
@@ -126,7 +129,7 @@ def sft_mixture(tasks_dir: Path, path: Path) -> Path:
     what the demo evaluates) plus the cond_mat_gen traces."""
     import yaml
 
-    mixture = yaml.safe_load((REPO / "conf/data/sft_tiny.yaml").read_text())
+    mixture = yaml.safe_load(config_file("data/sft_tiny.yaml").read_text())
     mixture["name"] = "sft_demo"
     mixture["output_dir"] = str(path.parent / "prepared_sft")
     # The two demo tasks get most of the tokens; the shipped auxiliary tasks keep their
@@ -170,7 +173,7 @@ def fit_stage(stage: Stage, out_dir: Path, init_from: Path | None) -> Path:
 
     args = [
         "fit",
-        "--config", str(REPO / stage.config),
+        "--config", str(config_file(stage.config)),
         "--trainer.logger.init_args.save_dir", str(out_dir),
         "--trainer.logger.init_args.name", stage.name,
         "--trainer.enable_progress_bar", "false",  # the demo's own bar shows the stages
@@ -358,21 +361,21 @@ def plan(demo: Demo) -> list[tuple[str, Callable[[], str]]]:
         return str(tasks)
 
     prepared = out / "prepared" / "chem_mix_tiny"
-    cpt = Stage("cpt", "conf/tiny/cpt.yaml", (
+    cpt = Stage("cpt", "tiny/cpt.yaml", (
         "--trainer.max_steps", str(b.cpt_steps), "--trainer.val_check_interval", str(b.cpt_steps),
         "--model.init_args.optim.warmup_steps", str(max(1, b.cpt_steps // 10)),
         "--data.init_args.prepared_dir", str(prepared),
     ))
-    sft = Stage("sft", "conf/tiny/sft.yaml", (
+    sft = Stage("sft", "tiny/sft.yaml", (
         "--data.init_args.mixture", str(out / "sft" / "mixture.yaml"),
         "--trainer.max_steps", str(b.sft_steps), "--trainer.val_check_interval", str(b.sft_steps),
         "--model.init_args.optim.warmup_steps", str(max(1, b.sft_steps // 10)),
     ))
-    grpo_rxn = Stage("grpo_rxn_naming", "conf/tiny/grpo_rxn_naming.yaml", (
+    grpo_rxn = Stage("grpo_rxn_naming", "tiny/grpo_rxn_naming.yaml", (
         "--trainer.max_steps", str(b.grpo_rxn_steps),
         "--data.init_args.train_path", str(tasks / "rxn_naming" / "train.jsonl"),
     ))
-    grpo_cmg = Stage("grpo_cond_mat_gen", "conf/tiny/grpo_cond_mat_gen.yaml", (
+    grpo_cmg = Stage("grpo_cond_mat_gen", "tiny/grpo_cond_mat_gen.yaml", (
         "--trainer.max_steps", str(b.grpo_cmg_steps),
         "--data.init_args.train_path", str(tasks / "cond_mat_gen" / "train.jsonl"),
     ))
@@ -383,7 +386,7 @@ def plan(demo: Demo) -> list[tuple[str, Callable[[], str]]]:
 
     return [
         ("tasks", tasks_step),
-        ("prepare", lambda: str(prepare_mix(REPO / "conf/data/chem_mix_tiny.yaml", prepared))),
+        ("prepare", lambda: str(prepare_mix(config_file("data/chem_mix_tiny.yaml"), prepared))),
         ("measure base", measure_step("base")),
         ("cpt", fit_step("cpt", cpt, None)),
         ("measure cpt", measure_step("cpt")),
@@ -414,7 +417,14 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(threads)
     out_dir = Path(args.out).resolve()
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # The output is the progress bar, the stage lines and the table: Lightning's INFO lines
+    # (devices, "max_steps reached", cloud tips) are dropped, its warnings are kept, once each.
+    configure_logging(logging.WARNING, lightning_level=logging.WARNING)
+    # Lightning's own use of a deprecated torch name: nothing a user of the demo can act on.
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # "Loading weights" / "Writing model shards" of every stage
     demo = Demo(out_dir, Budget.quick() if args.quick else Budget())
     steps = plan(demo)
     bar = tqdm(steps, desc="demo", unit="stage", dynamic_ncols=True)

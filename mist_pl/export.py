@@ -1,8 +1,12 @@
 """Export a Lightning checkpoint (one file, or a sharded FSDP2 folder) to a Hugging Face
 model folder with its tokenizer: ``python -m mist_pl.export --ckpt X --out DIR``.
 
-The folder loads anywhere with ``AutoModelForCausalLM.from_pretrained(DIR)`` and is what
-the next stage's ``lm.name_or_path`` points at.
+The folder is self-describing: plain ``AutoTokenizer.from_pretrained(DIR)`` and
+``AutoModelForCausalLM.from_pretrained(DIR)``, with no mist-pl import and no remote code,
+give the token ids and the logits the model had in training. Every export checks the
+tokenizer half of that (:func:`mist_pl.models.tokenizer.check_saved_tokenizer`) and fails
+naming the text that came out different. It is also what the next stage's
+``lm.name_or_path`` points at.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import torch
 from mist_pl.checkpoints.validate import load_metadata, sharded_index
 from mist_pl.models.factory import ModelConfig, build_model, build_tokenizer
 from mist_pl.models.lora import is_peft_state
+from mist_pl.models.tokenizer import check_saved_tokenizer
 from mist_pl.models.weights import load_weights
 
 log = logging.getLogger(__name__)
@@ -99,6 +104,7 @@ def export(ckpt: str | Path, out: str | Path) -> Path:
     out = Path(out)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    check_saved_tokenizer(out, tokenizer)
     log.info("exported %s to %s", ckpt, out)
     return out
 

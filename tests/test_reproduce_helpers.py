@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mist_pl.eval.intervals import mean_ci, welch_interval, wilson_interval
+from mist_pl.eval.intervals import mean_ci, newcombe_interval, welch_interval, wilson_interval
 
 _PATH = Path(__file__).resolve().parents[1] / "bench" / "reproduce_mist.py"
 _spec = importlib.util.spec_from_file_location("reproduce_mist", _PATH)
@@ -43,6 +43,61 @@ def test_welch_interval_against_a_hand_computation():
     assert (lo + hi) / 2 == pytest.approx(0.4) and hi - lo == pytest.approx(2 * half, abs=1e-3)
     assert welch_interval([1.0], b) == (None, None)
     assert welch_interval([1.0, 1.0], [2.0, 2.0]) == (1.0, 1.0)
+
+
+def test_newcombe_interval_matches_the_published_example():
+    # Newcombe (1998), Table II, example (a): 56/70 vs 48/80, method 10 -> 0.0524 to 0.3339.
+    lo, hi = newcombe_interval(48, 80, 56, 70)
+    assert (lo, hi) == pytest.approx((0.0524, 0.3339), abs=5e-4)
+    assert newcombe_interval(0, 10, 0, 10)[0] < 0 < newcombe_interval(0, 10, 0, 10)[1]
+    assert newcombe_interval(0, 0, 1, 2) == (None, None)
+
+
+def test_two_seeds_show_their_values_not_a_t_interval():
+    two = rm.seed_values([0.2, 0.4])
+    assert two["mean"] == pytest.approx(0.3) and two["lo"] is None
+    assert rm.fmt_mean(two, percent=True) == "30% (20, 40)"
+    four = rm.seed_values([0.2, 0.4, 0.3, 0.3])
+    assert four["lo"] < 0.3 < four["hi"]  # from four seeds on, the t interval
+    change = rm.pooled_change(rm.pooled_rate([(0.0, 50)]), rm.pooled_rate([(0.3, 50)]))
+    assert change["mean"] == pytest.approx(0.3) and 0 < change["lo"] < 0.3 < change["hi"]
+
+
+def test_report_rejudges_saved_completions_with_current_rules(tmp_path):
+    from mist_pl.tasks.registry import get_task
+
+    task = get_task("rxn_naming")
+    reactions = [("CC(=O)Cl.NCC>>CC(=O)NCC", "Acylation"), ("CCO.CC(=O)O>>CCOC(C)=O", "Protection")]
+    folder = tmp_path / "tasks" / "rxn_naming"
+    folder.mkdir(parents=True)
+    examples = [{"task": "rxn_naming", "reaction": r, "answer": a} for r, a in reactions]
+    (folder / "test.jsonl").write_text("".join(json.dumps(e) + "\n" for e in examples))
+    budget = rm.Budget(eval_examples=2)
+    from mist_pl.demo import evaluation_examples
+
+    ordered = evaluation_examples(tmp_path / "tasks", "rxn_naming", 2)
+    # Saved as measured: example 0 right, example 1 an empty answer; the file claims both right.
+    completions = [f"<think>x</think><answer>{ordered[0]['answer']}</answer>", "<think>x</think><answer></answer>"]
+    measure_file = tmp_path / "seed0" / "A" / "before.json"
+    measure_file.parent.mkdir(parents=True)
+    rows = [{"mode": "greedy", "index": i, "prompt": task.build_prompt(e), "completion": c}
+            for i, (e, c) in enumerate(zip(ordered, completions))]
+    rows += [{"mode": "sample", "index": i, "prompt": task.build_prompt(ordered[i]), "completion": c}
+             for i, c in ((0, "<think>x</think><answer>Reduction</answer>"),
+                          (1, f"<think>x</think><answer>{ordered[1]['answer']}</answer>"))]
+    samples = rm.samples_path(measure_file, "rxn_naming")
+    samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = {"before": {"top1_rxn_naming": 1.0, "valid_rxn_naming": 1.0, "passk_rxn_naming": 0.0},
+           "before_file": str(measure_file)}
+    rm.rejudge(run, tmp_path / "tasks", budget)
+    assert run["before"]["top1_rxn_naming"] == 0.5 and run["before"]["valid_rxn_naming"] == 0.5
+    assert run["before"]["passk_rxn_naming"] == 0.5  # one sample each: example 0 wrong, example 1 right
+    assert run["before"]["as_run"] == {"top1_rxn_naming": 1.0, "valid_rxn_naming": 1.0, "passk_rxn_naming": 0.0}
+
+    rows[0]["prompt"] = "another question"  # a file measured on other examples is refused
+    samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(SystemExit, match="was not measured on the example"):
+        rm.rejudge({"before": {}, "before_file": str(measure_file)}, tmp_path / "tasks", budget)
 
 
 def test_pooled_rate_sums_hits_over_seeds_and_formats():

@@ -14,7 +14,9 @@ The compact line format of the MiST crystal tasks lives in
 from __future__ import annotations
 
 import math
+import re
 import warnings
+from fractions import Fraction
 from typing import Mapping
 
 import numpy as np
@@ -46,14 +48,58 @@ def _as_list(value: object) -> list:
     return value if isinstance(value, list) else [value]
 
 
+_MAX_SYMOP_CHARS = 100  # longer "operations" are counted by their text, never parsed
+_SYMOP_TERM = re.compile(r"([+-]?)(\d+(?:\.\d*)?(?:/\d+(?:\.\d*)?)?)?\*?([xyz])?")
+
+
+def _parse_symop_part(part: str) -> tuple[Fraction, Fraction, Fraction, Fraction] | None:
+    """One coordinate of an operation (``-x+1/2``) as (x, y, z coefficients, translation
+    mod 1), or None if it is not of that form."""
+    coefficients = {"x": Fraction(0), "y": Fraction(0), "z": Fraction(0)}
+    translation = Fraction(0)
+    position = 0
+    while position < len(part):
+        match = _SYMOP_TERM.match(part, position)
+        if match is None or match.end() == position or not (match.group(2) or match.group(3)):
+            return None
+        sign = -1 if match.group(1) == "-" else 1
+        number = Fraction(match.group(2)).limit_denominator(1000) if match.group(2) else None
+        if match.group(3):
+            coefficients[match.group(3)] += sign * (number if number is not None else 1)
+        else:
+            translation += sign * number
+        position = match.end()
+    return coefficients["x"], coefficients["y"], coefficients["z"], translation % 1
+
+
+def distinct_symmetry_operations(operations: list) -> int:
+    """How many different operations a CIF's list holds: the same operation written twice,
+    or with other spacing, case, term order or an equivalent translation (``x,y,1/2+z`` and
+    ``X, Y, Z+0.5``), counts once. pymatgen applies each listed line, but repeated lines
+    give no new sites. A line that does not parse counts by its text without spaces."""
+    seen: set = set()
+    for operation in operations:
+        text = re.sub(r"\s+", "", str(operation)).strip("'\"").lower()
+        parts = text.split(",")
+        parsed: list = [None]
+        if len(parts) == 3 and len(text) <= _MAX_SYMOP_CHARS:  # untrusted text: no huge numbers
+            try:
+                parsed = [_parse_symop_part(p) for p in parts]
+            except (ValueError, ZeroDivisionError):  # "1/0", "1/2/3"
+                parsed = [None]
+        seen.add(tuple(parsed) if all(p is not None for p in parsed) else text)
+    return len(seen)
+
+
 def _estimated_sites(raw: CifFile) -> int:
-    """Upper bound on the sites pymatgen would generate from a raw CIF."""
+    """Upper bound on the sites pymatgen would generate from a raw CIF: atom rows times the
+    number of distinct symmetry operations (a file may list an operation twice)."""
     total = 0
     for block in raw.data.values():
         data = block.data
         rows = len(_as_list(data.get("_atom_site_fract_x") or data.get("_atom_site_Cartn_x")))
         multiplicities = _as_list(data.get("_atom_site_symmetry_multiplicity"))
-        ops = next((len(_as_list(data[key])) for key in _SYMOP_KEYS if key in data), 0)
+        ops = next((distinct_symmetry_operations(_as_list(data[key])) for key in _SYMOP_KEYS if key in data), 0)
         if len(multiplicities) == rows and all(str(m).isdigit() for m in multiplicities):
             total += sum(int(m) for m in multiplicities)
         else:

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from pymatgen.core import Element, Structure
 
-from mist_pl.chem.charge_balance import is_charge_balanced
+from mist_pl.chem.charge_balance import DEFAULT_OXIDATION_STATES, is_charge_balanced
 from mist_pl.chem.crystal_limits import quiet_pymatgen
 from mist_pl.chem.crystals import substitute_elements
 
@@ -44,9 +44,11 @@ def similar_elements(symbol: str) -> tuple[str, ...]:
 
 
 def charge_balanced_substitutions(
-    structure: Structure, n: int = 2, seed: int = 0, max_attempts: int = 20
+    structure: Structure, n: int = 2, seed: int = 0, max_attempts: int = 20,
+    oxidation_states: str = DEFAULT_OXIDATION_STATES, mixed_valence: bool = False,
 ) -> list[tuple[dict[str, str], Structure]]:
-    """Up to ``n`` distinct single-element substitutions that SMACT accepts.
+    """Up to ``n`` distinct single-element substitutions that SMACT accepts (with the
+    ``oxidation_states`` set and ``mixed_valence`` of :func:`is_charge_balanced`).
 
     Deterministic for a seed. Each result is ``(mapping, new_structure)``.
     Elemental crystals get none: SMACT accepts any single element, so the check
@@ -70,6 +72,6 @@ def charge_balanced_substitutions(
             continue
         tried.add((old, new))
         candidate = substitute_elements(structure, {old: new})
-        if is_charge_balanced(candidate.composition):
+        if is_charge_balanced(candidate.composition, oxidation_states=oxidation_states, mixed_valence=mixed_valence):
             results.append(({old: new}, candidate))
     return results

@@ -33,8 +33,9 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any, Optional, Union
+
+from mist_pl.shipped import resolve_config
 
 FILE_FORMATS = ("csv", "tsv", "jsonl", "txt", "parquet", "hf", "cif_dir")
 # A source's name is a folder under the output directory (``<output_dir>/<name>/shard-*``):
@@ -133,14 +134,18 @@ class MixtureConfig:
 
 
 def load_mixture(mixture: Union[str, os.PathLike, MixtureConfig, dict]) -> MixtureConfig:
-    """Read and validate a mixture from a YAML path, a dict or a :class:`MixtureConfig`."""
+    """Read and validate a mixture from a YAML path, a dict or a :class:`MixtureConfig`.
+
+    A path that is not a file here but names a shipped config (``conf/data/chem_mix_tiny.yaml``)
+    reads the copy inside the package (:func:`mist_pl.shipped.resolve_config`)."""
     if isinstance(mixture, MixtureConfig):
         return validate_mixture(mixture)
     if isinstance(mixture, dict):
         return validate_mixture(_from_dict(mixture, "<inline mixture>"))
-    path = Path(mixture)
-    if not path.is_file():
-        raise DataConfigError(f"mixture file not found: {path}")
+    try:  # a relative path missing here may name a shipped config (mist_pl.shipped)
+        path = resolve_config(mixture, "mixture")
+    except FileNotFoundError as error:
+        raise DataConfigError(f"mixture file not found: {error}") from None
     from omegaconf import OmegaConf  # YAML with ${oc.env:...} interpolation
 
     raw = OmegaConf.to_container(OmegaConf.load(path), resolve=True)

@@ -11,8 +11,9 @@ to the corpus reader where noted.
   (``train`` 1.6M, ``test`` 176k). Install it with ``pip install --no-deps molsets``: it
   pins ``pomegranate==0.12.0``, which has no wheel for current Pythons (source build
   only), and only its data files are read here, never its code.
-- ``pubchem_names`` (name_structure): IUPAC name / SMILES pairs (mist-demo PubChem samples).
-- ``demo_reactions`` (reaction): the true reactions of the mist-demo reaction sets.
+- ``pubchem_names`` (name_structure): IUPAC name / SMILES pairs (the mist-demo PubChem
+  samples shipped in ``mist_pl/assets/mist_demo``).
+- ``demo_reactions`` (reaction): the true reactions of the shipped mist-demo reaction sets.
 - ``pymatgen_structures`` (crystal, described): ~300 structures shipped with pymatgen, each
   a paragraph (symmetry, cell, density, charge balance) and its tagged CIF, ~50 ms each
   (option ``prototypes``, default true, includes pymatgen's AFLOW prototypes).
@@ -33,11 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
+from mist_pl import shipped
 from mist_pl.data import task_sft
 from mist_pl.data.sources import Item, Origin, Record, read_file
 
-DEMO_DATA = Path(__file__).with_name("demo_data")
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+ASSETS = shipped.ASSETS
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,6 @@ def _general_text_files(options: dict) -> list[Path]:
 
 def _pymatgen_files(options: dict) -> list[Path]:
     import pymatgen.core
-
-    if importlib.util.find_spec("mist_pl.chem.crystals") is None:
-        raise LookupError("mist_pl.chem.crystals is not available")
 
     return [Path(pymatgen.core.__file__).parent]
 
@@ -160,15 +158,16 @@ CORPORA: dict[str, Corpus] = {
         Corpus(
             "pubchem_names",
             lambda options: [
-                DEMO_DATA / "CRLLM-PubChem-compounds1M.sample.csv",
-                DEMO_DATA / "CRLLM-PubChem-compounds1M-very_very_simple.sample.csv",
+                shipped.mist_demo_file("pubchem/CRLLM-PubChem-compounds1M.sample.csv"),
+                shipped.mist_demo_file("pubchem/CRLLM-PubChem-compounds1M-very_very_simple.sample.csv"),
             ],
             _read_csvs,
             {"kind": "name_structure", "name_column": "IUPAC", "smiles_column": "SMILES"},
         ),
         Corpus(
             "demo_reactions",
-            lambda options: [DEMO_DATA / "rxn_inversion_sample.csv", DEMO_DATA / "rxn_truefalse_sample.csv"],
+            lambda options: [shipped.mist_demo_file("reactions/rxn_inversion_sample.csv"),
+                             shipped.mist_demo_file("reactions/rxn_truefalse_sample.csv")],
             _read_demo_reactions,
             {"kind": "reaction", "column": "reaction", "where": {"label": "true"}},
         ),

@@ -81,7 +81,9 @@ class MixtureDataModule(L.LightningDataModule):
     """Packed CPT / SFT batches from a weighted mixture of sources.
 
     Args:
-        mixture: path of a mixture YAML (``conf/data/*.yaml``). Typed ``str`` so that
+        mixture: path of a mixture YAML (``conf/data/*.yaml``). A relative path that is
+            not a file in the working directory but names a config shipped in the package
+            reads that (the default works from any directory). Typed ``str`` so that
             LightningCLI passes the path through and errors name the file; in Python a
             :class:`MixtureConfig` or a dict is accepted too.
         tokenizer: built-in tokenizer name or local folder (or a tokenizer object in

@@ -177,6 +177,11 @@ class PromptDataModule(L.LightningDataModule):
             model's tokenizer is used, so the two never disagree.
         seed: shuffling seed (``None``: the trainer seed is not consulted; 0 is used).
         limit: use only the first ``limit`` examples.
+        columns: constant columns set on every example (replacing the example's own
+            value), e.g. the charge-balance rule of material generation
+            (``{oxidation_states: icsd24_medium, mixed_valence: false}``). Each example's
+            task checks such settings at start-up (:attr:`Task.check_example`): a bad value
+            stops the run before training, naming it.
     """
 
     def __init__(
@@ -195,6 +200,7 @@ class PromptDataModule(L.LightningDataModule):
         shuffle: bool = True,
         num_workers: int = 0,
         limit: int | None = None,
+        columns: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if (train_path is None) == (examples_fn is None):
@@ -209,6 +215,9 @@ class PromptDataModule(L.LightningDataModule):
         self.batch_size, self.max_prompt_tokens, self.overlong = batch_size, max_prompt_tokens, overlong
         self.tokenizer_name, self.seed, self.shuffle = tokenizer, seed, shuffle
         self.num_workers, self.limit = num_workers, limit
+        if columns is not None and not (isinstance(columns, Mapping) and all(isinstance(k, str) for k in columns)):
+            raise ValueError(f"data.columns={columns!r} must map column names to values")
+        self.columns = dict(columns or {})
         self.tokenizer: PreTrainedTokenizerBase | None = None
         self.dataset: PromptDataset | None = None
         self.counts: dict[str, int] = {}
@@ -258,6 +267,10 @@ class PromptDataModule(L.LightningDataModule):
         for example in examples:
             if self.task is not None:
                 example.setdefault("task", self.task)
+            example.update(self.columns)
+        from mist_pl.tasks.registry import check_examples
+
+        check_examples(examples)
         return examples, skipped
 
     def prompt_text(self, example: Mapping[str, Any]) -> str | None:

@@ -25,15 +25,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Optional
 
 from mist_pl.data.sources import Item, Malformed, Origin, Record
+from mist_pl.shipped import mist_demo_file
 
-DEMO_DATA = Path(__file__).with_name("demo_data")
-
-# Tasks whose examples the package ships (small fixtures for smoke runs, not benchmarks).
+# Tasks whose examples the package ships (small fixtures for smoke runs, not benchmarks):
+# the mist-demo file each reads, under mist_pl/assets/mist_demo.
 SHIPPED_EXAMPLES = {
-    "iupac_to_smiles": DEMO_DATA / "CRLLM-PubChem-compounds1M.sample.csv",
-    "canonicalization": DEMO_DATA / "CRLLM-PubChem-compounds1M.sample.csv",
-    "rxn_true_false": DEMO_DATA / "rxn_truefalse_sample.csv",
-    "rxn_mcq": DEMO_DATA / "rxn_inversion_sample.csv",
+    "iupac_to_smiles": "pubchem/CRLLM-PubChem-compounds1M.sample.csv",
+    "canonicalization": "pubchem/CRLLM-PubChem-compounds1M.sample.csv",
+    "rxn_true_false": "reactions/rxn_truefalse_sample.csv",
+    "rxn_mcq": "reactions/rxn_inversion_sample.csv",
 }
 OPTIONS = ("task", "path")
 
@@ -41,12 +41,11 @@ OPTIONS = ("task", "path")
 def shipped_examples(task_name: str) -> Optional[Path]:
     """The package's example file for a task, or None."""
     if task_name == "rxn_naming":  # the task suite's real class-labelled sample (reaction, class columns)
-        try:
-            from mist_pl.tasks.data.fixture_examples import CLASS_SAMPLE
-        except ImportError:
-            return None
+        from mist_pl.tasks.data.fixture_examples import CLASS_SAMPLE
+
         return CLASS_SAMPLE
-    return SHIPPED_EXAMPLES.get(task_name)
+    relative = SHIPPED_EXAMPLES.get(task_name)
+    return mist_demo_file(relative) if relative is not None else None
 
 
 def _task(options: Mapping[str, Any]):
@@ -86,10 +85,8 @@ def placeholder_completion(example: Mapping[str, Any]) -> Optional[str]:
 
 def completion_builder(task_name: str) -> Callable[[Mapping[str, Any]], Optional[str]]:
     """The task suite's trace builder for ``task_name``, else :func:`placeholder_completion`."""
-    try:
-        from mist_pl.tasks.traces import TRACES
-    except ImportError:  # a task suite without SFT traces
-        return placeholder_completion
+    from mist_pl.tasks.traces import TRACES
+
     return TRACES.get(task_name, placeholder_completion)
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from mist_pl.chem.smiles import canonicalize
 from mist_pl.diagnostics.paired import Pair
+from mist_pl.shipped import mist_demo_file
 
 REACTION, NAME, SPACE_GROUP = "reaction", "name", "space_group"
 KINDS = (REACTION, NAME, SPACE_GROUP)
@@ -169,9 +170,9 @@ def attach_wrong_values(facts: Sequence[Fact], seed: int = 0) -> tuple[list[Stat
 
 def default_ccs_files() -> list[Path]:
     """The task files shipped inside the package (names and reactions; no crystals)."""
-    root = Path(__file__).resolve().parents[1] / "data" / "demo_data"
-    names = ("CRLLM-PubChem-compounds1M.sample.csv", "rxn_truefalse_sample.csv", "rxn_inversion_sample.csv")
-    return [root / n for n in names if (root / n).is_file()]
+    names = ("pubchem/CRLLM-PubChem-compounds1M.sample.csv", "reactions/rxn_truefalse_sample.csv",
+             "reactions/rxn_inversion_sample.csv")
+    return [mist_demo_file(n) for n in names]
 
 
 def load_facts(paths: Sequence[str | Path], limit: int | None = None) -> list[Fact]:

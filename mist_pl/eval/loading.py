@@ -39,7 +39,7 @@ def load_model(
         cfg.attn_implementation = attn_implementation
     tokenizer = build_tokenizer(cfg)
     torch.manual_seed(seed)
-    lm = build_model(cfg, tokenizer)
+    lm = build_model(cfg, tokenizer, accelerator=torch.device(device).type)
     if checkpoint is not None:
         _load_weights(lm, model_state_dict(checkpoint), str(ckpt))
     lm.to(device)

@@ -13,12 +13,14 @@ from typing import Any
 
 # One table of the files the package ships per task, kept with the SFT corpus that also reads it.
 from mist_pl.data.task_sft import SHIPPED_EXAMPLES as DEFAULT_FILES
-from mist_pl.tasks.registry import Task
+from mist_pl.shipped import mist_demo_file
+from mist_pl.tasks.registry import Task, check_examples
 
 
 def default_file(task_name: str) -> Path | None:
-    path = DEFAULT_FILES.get(task_name)
-    return path if path is not None and path.is_file() else None
+    """The mist-demo file the package ships for a task (a missing one fails, naming it), or None."""
+    relative = DEFAULT_FILES.get(task_name)
+    return mist_demo_file(relative) if relative is not None else None
 
 
 def answer_key(example: Mapping[str, Any]) -> object:
@@ -71,6 +73,7 @@ def load_task_examples(
         raise ValueError(f"task {task.name!r} has no example loader: give a .jsonl file of examples")
     else:
         examples = list(task.load_examples(path))
+    check_examples({**e, "task": e.get("task", task.name)} for e in examples)
     if limit is None:
         return examples
     return balanced(examples, limit, balance_by) if balance_by is not None else examples[:limit]

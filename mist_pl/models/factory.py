@@ -14,9 +14,10 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
-from mist_pl.models.attention import ATTENTION_BACKENDS, choose_attention
+from mist_pl.models.attention import ATTENTION_BACKENDS, runtime_attention
 from mist_pl.models.lora import LoraConfig, apply_lora, check_qlora_supported, quantization_config
 from mist_pl.models.new_tokens import resize_for_added_tokens
+from mist_pl.models.sharded_init import build_sharded, sharded_build_blocker
 from mist_pl.models.tiny import TINY_PRESET, tiny_config
 from mist_pl.models.tokenizer import BUILTIN_TOKENIZERS, load_tokenizer
 from mist_pl.models.weights import load_weights
@@ -37,8 +38,10 @@ class ModelConfig:
             Hugging Face model folder (e.g. Qwen2.5-3B downloaded beforehand).
         tokenizer: a built-in tokenizer name (``mist-chem``) or a local folder; by default
             the model folder's own tokenizer, or ``mist-chem`` for ``tiny``.
-        attn_implementation: ``auto`` picks flash_attention_2 on CUDA with flash-attn
-            installed, else sdpa; or force one of ``flash_attention_2``, ``sdpa``, ``eager``.
+        attn_implementation: ``auto`` picks flash_attention_2 when the run computes on
+            CUDA in bf16/fp16 (the trainer's accelerator and precision, and ``dtype``) with
+            flash-attn installed, else sdpa; or force one of ``flash_attention_2``,
+            ``sdpa``, ``eager`` (see :mod:`mist_pl.models.attention`).
         dtype: dtype the weights are created in. Keep float32 with bf16-mixed precision;
             use bfloat16 for FSDP runs of large models with ``precision: bf16-true``.
         add_chem_tokens: with a foreign (pretrained) tokenizer, add [START_SMILES],
@@ -127,14 +130,18 @@ def build_model(
     tokenizer: PreTrainedTokenizerBase,
     weights: dict[str, torch.Tensor] | None = None,
     weights_source: str = "weights",
+    accelerator: str = "cpu",
+    precision: str | None = None,
 ) -> PreTrainedModel:
     """Create the model: random tiny weights or ``from_pretrained`` of a local folder.
 
     ``weights`` (a plain state dict, e.g. a previous stage's checkpoint) replace the
     initial weights before LoRA adapters are added; they must fit the architecture exactly.
+    ``accelerator`` (device type the model will compute on) and ``precision`` (Lightning's
+    precision string) choose the attention kernel.
     """
-    attn = choose_attention(cfg.attn_implementation)
     dtype = DTYPES[cfg.dtype]
+    attn = runtime_attention(cfg.attn_implementation, accelerator, precision, dtype)
     folder = cfg.model_folder()
     if cfg.lora is not None:
         check_qlora_supported(cfg.lora, has_folder=folder is not None)
@@ -159,9 +166,7 @@ def build_model(
     added = resize_for_added_tokens(model, tokenizer)
     if added:
         log.info("added tokens %s initialised from their text's pieces", ", ".join(added))
-    model.config.pad_token_id = tokenizer.pad_token_id
-    if model.generation_config is not None:
-        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    set_pad_token(model, tokenizer)
     if weights is not None:
         load_weights(model, weights, weights_source, target=f"lm.name_or_path={cfg.name_or_path!r}")
     if cfg.gradient_checkpointing:
@@ -172,4 +177,41 @@ def build_model(
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info("model %s: %s, %.1fM parameters (%.1fM trainable), attention=%s", cfg.name_or_path,
              type(model).__name__, n_params / 1e6, n_train / 1e6, attn)
+    return model
+
+
+def set_pad_token(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+    model.config.pad_token_id = tokenizer.pad_token_id
+    if model.generation_config is not None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+
+
+def build_sharded_model(
+    cfg: ModelConfig,
+    tokenizer: PreTrainedTokenizerBase,
+    mesh,
+    device: torch.device,
+    param_dtype: torch.dtype | None = None,
+    accelerator: str = "cpu",
+    precision: str | None = None,
+) -> PreTrainedModel | None:
+    """Under FSDP2: the model created on the meta device, sharded over ``mesh`` and each
+    rank's shards read from the folder (:mod:`mist_pl.models.sharded_init`), so no rank
+    ever holds the whole model. None, with the reason logged, when that cannot be exact
+    (tiny preset, LoRA, no safetensors, added tokens): the caller then builds the whole
+    model with :func:`build_model` and shards it."""
+    folder = cfg.model_folder()
+    blocker = sharded_build_blocker(folder, tokenizer, cfg.lora, None)
+    if blocker is not None:
+        level = logging.INFO if folder is None else logging.WARNING
+        log.log(level, "loading the whole model on every rank, then sharding it: %s", blocker)
+        return None
+    dtype = DTYPES[cfg.dtype]
+    attn = runtime_attention(cfg.attn_implementation, accelerator, precision, dtype)
+    model = build_sharded(AutoConfig.from_pretrained(folder), folder, mesh, attn, dtype, device, param_dtype,
+                          cfg.gradient_checkpointing)
+    set_pad_token(model, tokenizer)
+    model.train()
+    log.info("model %s: %s sharded at creation, %.1fM parameters, attention=%s", cfg.name_or_path,
+             type(model).__name__, sum(p.numel() for p in model.parameters()) / 1e6, attn)
     return model

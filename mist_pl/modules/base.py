@@ -14,7 +14,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from mist_pl.models.factory import ModelConfig, build_model, build_tokenizer
+from mist_pl.models.factory import ModelConfig, build_model, build_sharded_model, build_tokenizer
 from mist_pl.models.sharding import apply_fsdp2
 from mist_pl.modules.checks import check_data_size, check_qlora_device, check_seq_len, check_tokenizer
 from mist_pl.modules.optim import OptimConfig, build_optimizer, build_scheduler
@@ -111,6 +111,23 @@ class LMModule(L.LightningModule):
             log.info("checkpoint saved at the end of an epoch: resuming at the start of the next one")
 
     # -- model ------------------------------------------------------------------------
+    def runtime(self) -> dict:
+        """Where and how the model will compute (the trainer's root device type and
+        precision string); cpu and no precision outside a trainer. Chooses attention."""
+        trainer = self._trainer
+        if trainer is None:
+            return {"accelerator": "cpu", "precision": None}
+        return {"accelerator": trainer.strategy.root_device.type, "precision": str(trainer.precision)}
+
+    def param_dtype(self) -> torch.dtype | None:
+        """FSDP2's compute dtype: bf16 under bf16 precision, else the weights' own."""
+        precision = self.runtime()["precision"] or ""
+        return torch.bfloat16 if precision.startswith("bf16") else None
+
+    def shard_device(self) -> torch.device:
+        """The device FSDP2 shards live on: the trainer's root device (cpu without one)."""
+        return self._trainer.strategy.root_device if self._trainer is not None else torch.device("cpu")
+
     def build_lm(self) -> torch.nn.Module:
         """The model, with the weights of ``init_from_ckpt`` when set."""
         weights = None
@@ -121,15 +138,22 @@ class LMModule(L.LightningModule):
             checkpoint = load_checkpoint(self.init_from_ckpt, model_only=True)
             weights = plain_weights(checkpoint, self.init_from_ckpt)
         return build_model(self.lm_config, self.tokenizer, weights=weights,
-                           weights_source=f"init_from_ckpt={self.init_from_ckpt!r}")
+                           weights_source=f"init_from_ckpt={self.init_from_ckpt!r}", **self.runtime())
 
     def configure_model(self) -> None:
+        """Build the model; under a device mesh (FSDP2), shard it. From a model folder the
+        model is created sharded and each rank reads only its shards
+        (:func:`~mist_pl.models.factory.build_sharded_model`); otherwise (tiny preset,
+        ``init_from_ckpt``, LoRA) every rank builds it whole and shards it."""
+        mesh = self.device_mesh
+        if self.model is None and mesh is not None and self.init_from_ckpt is None:
+            self.model = build_sharded_model(self.lm_config, self.tokenizer, mesh["data_parallel"],
+                                             self.shard_device(), self.param_dtype(), **self.runtime())
+            self._sharded = self.model is not None
         if self.model is None:
             self.model = self.build_lm()
-        if self.device_mesh is not None and not self._sharded:
-            precision = str(getattr(self._trainer, "precision", "")) if self._trainer else ""
-            param_dtype = torch.bfloat16 if precision.startswith("bf16") else None
-            apply_fsdp2(self.model, self.device_mesh["data_parallel"], param_dtype=param_dtype)
+        if mesh is not None and not self._sharded:
+            apply_fsdp2(self.model, mesh["data_parallel"], param_dtype=self.param_dtype())
             self._sharded = True
 
     # -- optimization -----------------------------------------------------------------

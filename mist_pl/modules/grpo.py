@@ -15,6 +15,24 @@ use ``grpo.max_grad_norm`` and ``grpo.micro_batch_size``.
 
 Everything that is a collective under FSDP2 is decided jointly by all ranks: the end
 of sampling, skipping a step whose loss has no tokens, skipping a non-finite loss.
+
+Policy, old and reference log-probs go through one computation: the forward path
+(prompt shared per group or not) is chosen once per run from the policy
+(:func:`~mist_pl.rl.forward.shares_prompts`), and the round is cut into micro-batches
+once, right after sampling; the stored old and reference log-probs are computed on
+exactly those micro-batches and every update replays them. bf16 results depend on a
+batch's padded width and on the path, so anything else makes log-probs of equal
+weights differ by up to ~1e-2 per token (a step-0 KL of ~5e-7, a ratio that is not 1,
+measured on the tiny config in bf16 on CPU). As it is, they
+agree bit for bit while the weights agree; ``train/logprob_gap_*_max`` logs the largest
+per-token difference at each round's first optimizer step, where the policy is still
+the one that sampled (0 is the check).
+
+The reference model: with LoRA it is the policy's own base with the adapters disabled
+(one base copy); otherwise a second model, sharded like the policy under FSDP2 and
+filled shard to shard (never whole on a rank). It is left out of checkpoints unless
+``ref_refresh_steps`` changes it: a resumed run rebuilds it from the starting weights,
+which is what it holds.
 """
 
 from __future__ import annotations
@@ -30,13 +48,13 @@ import torch.distributed as dist
 
 from mist_pl.data.prompts import RESPONSE_PREFIX_COLUMN
 from mist_pl.models.factory import ModelConfig, build_model
-from mist_pl.models.sharding import apply_fsdp2
+from mist_pl.models.sharded_init import build_sharded, sharded_copy
 from mist_pl.modules.base import LMModule, as_config
 from mist_pl.modules.checks import check_rollout_len
 from mist_pl.modules.optim import OptimConfig
 from mist_pl.rl.advantages import group_advantages
 from mist_pl.rl.config import BatchSizeError, GRPOConfig
-from mist_pl.rl.forward import completion_logits
+from mist_pl.rl.forward import completion_logits, shares_prompts
 from mist_pl.rl.losses import aggregation_weights, grpo_loss, token_entropy, token_logprobs
 from mist_pl.rl.rewards import RewardComputer, RewardSpec
 from mist_pl.rl.rollouts import Rollouts
@@ -86,8 +104,13 @@ class GRPOModule(LMModule):
         self.rewards = RewardComputer(self.reward_specs, self.grpo.reward_timeout_s, self.grpo.reward_runner)
         self.sampler = build_sampler(self.sampling, self.tokenizer)
         self.sample_rows = sample_rows
-        self.reference: torch.nn.Module | None = None
-        self._reference_sharded = False
+        if self.grpo.ref_refresh_steps and self.lm_config.lora is not None:
+            raise ValueError(
+                f"grpo.ref_refresh_steps={self.grpo.ref_refresh_steps} with lm.lora: the reference is the base model "
+                "with the adapters disabled, which refreshing would have to merge; set ref_refresh_steps: 0"
+            )
+        self.reference: torch.nn.Module | None = None  # see _set_reference
+        self._share_prompts = self.grpo.share_prompt_forward  # decided from the built model in configure_model
         self.last_round: list[dict] = []  # read by mist_pl.callbacks.samples.SampleTable
         self.save_hyperparameters({
             **self.hparams_dict(),
@@ -99,21 +122,66 @@ class GRPOModule(LMModule):
 
     # -- models ---------------------------------------------------------------------------
     def configure_model(self) -> None:
-        if self.model is None:
-            self.model = self.build_lm()  # with init_from_ckpt's weights, so the reference gets them too
-        if self.grpo.beta > 0 and self.reference is None:
-            # A second copy of the starting weights; never trained, only refreshed.
-            self.reference = build_model(self.lm_config, self.tokenizer)
-            self.reference.load_state_dict(self.model.state_dict())
-            # Left in train mode like the rest (Lightning warns about eval-mode modules);
-            # logprobs_of switches to eval for every forward it makes.
-            self.reference.requires_grad_(False)
-        super().configure_model()  # shards the policy under ModelParallelStrategy
-        if self.reference is not None and self.device_mesh is not None and not self._reference_sharded:
-            precision = str(getattr(self._trainer, "precision", "")) if self._trainer else ""
-            param_dtype = torch.bfloat16 if precision.startswith("bf16") else None
-            apply_fsdp2(self.reference, self.device_mesh["data_parallel"], param_dtype=param_dtype)
-            self._reference_sharded = True
+        super().configure_model()  # the policy, sharded under ModelParallelStrategy
+        # One forward path for policy, old and reference log-probs (see the module docstring).
+        self._share_prompts = shares_prompts(self.model, self.grpo.share_prompt_forward)
+        if self.grpo.beta > 0 and self.reference is None and not self.reference_is_base:
+            self._set_reference(self._build_reference())
+
+    @property
+    def reference_is_base(self) -> bool:
+        """With LoRA the reference is the policy's base with its adapters disabled."""
+        return self.grpo.beta > 0 and self.lm_config.lora is not None
+
+    @property
+    def has_reference(self) -> bool:
+        return self.reference is not None or self.reference_is_base
+
+    def _build_reference(self) -> torch.nn.Module:
+        """A frozen copy of the policy's current (starting) weights."""
+        if self._sharded:
+            # Created on the meta device and sharded like the policy, then filled shard to
+            # shard: no rank ever holds the whole reference. Never trained: it reshards
+            # its root after forward too.
+            first = next(self.model.parameters())
+            reference = build_sharded(self.model.config, None, self.device_mesh["data_parallel"],
+                                      self.model.config._attn_implementation, first.dtype, self.shard_device(),
+                                      self.param_dtype(), checkpointing=False, trains=False)
+            sharded_copy(reference, self.model)
+        else:
+            # The weights may come from init_from_ckpt: copy the policy's, not the folder's.
+            reference = build_model(self.lm_config, self.tokenizer, **self.runtime())
+            reference.load_state_dict(self.model.state_dict())
+        # Left in train mode (logprobs_of switches to eval for every forward it makes).
+        reference.requires_grad_(False)
+        return reference
+
+    def _set_reference(self, reference: torch.nn.Module) -> None:
+        """Keep the reference as a submodule (in checkpoints) only when training changes it
+        (``ref_refresh_steps``); otherwise as a plain attribute, out of the state dict: a
+        resumed run rebuilds it in configure_model, before the checkpoint is restored, from
+        the starting weights, which are all it ever holds."""
+        if self.grpo.ref_refresh_steps:
+            self.reference = reference
+        else:
+            object.__setattr__(self, "reference", reference)  # not registered: not saved
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        state = checkpoint.get("state_dict")
+        if isinstance(state, dict) and "reference" not in self._modules:
+            # Checkpoints written before the reference was left out hold it: drop it.
+            for key in [k for k in state if k.startswith("reference.")]:
+                del state[key]
+
+    def _place_reference(self) -> None:
+        """An unregistered reference is not moved or converted with the module: give it
+        the policy's device and dtype (a sharded one already lives on the mesh's device)."""
+        reference = self.reference
+        if reference is None or "reference" in self._modules or self._sharded:
+            return
+        first = next(self.model.parameters())
+        reference.to(device=first.device, dtype=first.dtype)
 
     @torch.no_grad()
     def refresh_reference(self) -> None:
@@ -144,6 +212,7 @@ class GRPOModule(LMModule):
             )
         check_rollout_len(getattr(datamodule, "max_prompt_tokens", None), self.sampling.max_new_tokens,
                           self.lm_config, self.model)
+        self._place_reference()
         log.info("GRPO: %s; max_steps counts optimizer steps", cfg.describe())
 
     # -- collectives (no-ops on one process) -------------------------------------------
@@ -171,14 +240,13 @@ class GRPOModule(LMModule):
         rollouts, metrics, per_task = self.collect_rollouts(batch)
         train_start, trained_tokens = time.perf_counter(), 0
         step_stats: list[dict] = []
-        G = cfg.num_generations
+        # The round's micro-batches, cut once (collect_rollouts); every pass replays them,
+        # so each one is exactly the tensors its stored log-probs were computed on.
+        parts = rollouts.micro_rows
+        steps = [parts[i : i + cfg.grad_accum_steps] for i in range(0, len(parts), cfg.grad_accum_steps)]
         for _ in range(cfg.num_iterations):
-            # Shuffle whole groups, so micro-batches hold complete groups and each prompt
-            # is run once per micro-batch (see mist_pl.rl.forward).
-            groups = torch.randperm(cfg.prompts_per_round, device=rollouts.prompt_ids.device)
-            order = (groups[:, None] * G + torch.arange(G, device=groups.device)).flatten()
-            for rows in order.split(cfg.rollouts_per_step):
-                stats = self.optimizer_step_on(rollouts, rows, batch, batch_idx)
+            for step_parts in steps:
+                stats = self.optimizer_step_on(rollouts, step_parts, batch, batch_idx)
                 trained_tokens += stats.pop("processed_tokens")
                 step_stats.append(stats)
         if self.device.type == "cuda":
@@ -221,6 +289,10 @@ class GRPOModule(LMModule):
         in_loss = torch.ones(len(totals), dtype=torch.bool)
         if cfg.drop_zero_variance_groups:
             in_loss &= ~adv.zero_variance.repeat_interleave(G)
+        # Shuffle whole groups, so micro-batches hold complete groups and each prompt is
+        # run once per micro-batch (see mist_pl.rl.forward); cut once for the whole round.
+        groups = torch.randperm(cfg.prompts_per_round, device=device)
+        order = (groups[:, None] * G + torch.arange(G, device=device)).flatten()
         rollouts = Rollouts(
             prompt_ids=samples.prompt_ids,
             prompt_mask=samples.prompt_mask,
@@ -229,12 +301,16 @@ class GRPOModule(LMModule):
             loss_mask=samples.completion_mask.bool() & in_loss.to(device)[:, None],
             advantages=adv.values.to(device),
             group=torch.arange(cfg.prompts_per_round, device=device).repeat_interleave(G),
+            micro_rows=list(order.split(cfg.micro_batch_size)),
         )
         nonfinite = 0
         if cfg.needs_old_logprobs:
             rollouts.old_logprobs = self.logprobs_of(self.model, rollouts)
         if self.reference is not None:
             rollouts.ref_logprobs = self.logprobs_of(self.reference, rollouts)
+        elif self.reference_is_base:
+            with self.model.disable_adapter():  # LoRA: the base model is the reference
+                rollouts.ref_logprobs = self.logprobs_of(self.model, rollouts)
         for stored in (rollouts.old_logprobs, rollouts.ref_logprobs):
             if stored is not None:
                 # NaN/Inf stored log-probs would poison every later step: drop the rollout.
@@ -249,14 +325,15 @@ class GRPOModule(LMModule):
 
     @torch.no_grad()
     def logprobs_of(self, model: torch.nn.Module, rollouts: Rollouts) -> torch.Tensor:
-        """Per-token log-probs of the completions under ``model``, micro-batch by micro-batch,
-        padded back to the round's width (NaN-free zeros where no token is)."""
+        """Per-token log-probs of the completions under ``model``, on the round's own
+        micro-batches (``rollouts.micro_rows``; in row order when it has none), padded back
+        to the round's width (NaN-free zeros where no token is)."""
         out = torch.zeros(rollouts.completion_ids.shape, dtype=torch.float32, device=rollouts.completion_ids.device)
-        rows = torch.arange(len(rollouts), device=out.device)
+        parts = rollouts.micro_rows or list(torch.arange(len(rollouts), device=out.device).split(self.grpo.micro_batch_size))
         was_training = model.training
         model.eval()  # no dropout in stored log-probs
         try:
-            for part in rows.split(self.grpo.micro_batch_size):
+            for part in parts:
                 micro = rollouts.micro_batch(part)
                 logp, _ = self._forward(model, micro, entropy=False)
                 out[part, : logp.shape[1]] = torch.where(micro.completion_mask.bool(), logp, 0.0)
@@ -265,23 +342,25 @@ class GRPOModule(LMModule):
         return out
 
     def _forward(self, model: torch.nn.Module, micro: Rollouts, entropy: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        logits = completion_logits(model, micro, self.grpo.share_prompt_forward)
+        logits = completion_logits(model, micro, self._share_prompts)
         temperature = self.sampling.temperature or 1.0
         logp = token_logprobs(logits, micro.completion_ids, temperature)
         ent = token_entropy(logits.detach(), temperature) if entropy else None
         return logp, ent
 
     # -- one optimizer step -------------------------------------------------------------
-    def optimizer_step_on(self, rollouts: Rollouts, rows: torch.Tensor, batch: dict, batch_idx: int) -> dict:
+    def optimizer_step_on(self, rollouts: Rollouts, parts: list[torch.Tensor], batch: dict, batch_idx: int) -> dict:
+        """One optimizer step over the micro-batches ``parts`` (row indices of ``rollouts``)."""
         cfg = self.grpo
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
         world = self._world()
-        local_mask = rollouts.loss_mask[rows]
+        local_mask = rollouts.loss_mask[torch.cat(parts)]
         # Gradients are averaged over ranks, so per-rank normalizers are global counts / world.
         step_tokens = self._all_reduce(float(local_mask.sum()), "sum") / world
         step_sequences = self._all_reduce(float(local_mask.any(-1).sum()), "sum") / world
         stats = {"loss": 0.0, "tokens": 0.0, "kl": 0.0, "clipped_low": 0.0, "clipped_high": 0.0,
-                 "ratio": 0.0, "entropy": 0.0, "processed_tokens": 0, "skipped": 0.0}
+                 "ratio": 0.0, "entropy": 0.0, "processed_tokens": 0, "skipped": 0.0,
+                 "gap_old": 0.0, "gap_ref": 0.0}
         if step_tokens == 0:
             # Nothing in the loss on any rank (e.g. every group dropped): no backward, and a
             # step without gradients, which AdamW skips entirely (no momentum drift). The
@@ -289,12 +368,13 @@ class GRPOModule(LMModule):
             stats["skipped"] = 1.0
             self._empty_step(optimizer, scheduler)
             return stats
-        fsdp = isinstance(self.model, _fsdp_module_type())
-        parts = rows.split(cfg.micro_batch_size)
+        # Reduce-scatter after every micro-batch unless told to defer: deferring keeps every
+        # layer's unsharded fp32 gradient until the last one (4 bytes x parameters per GPU).
+        defer = cfg.defer_grad_sync and isinstance(self.model, _fsdp_module_type())
         bad = False
         for i, part in enumerate(parts):
             micro = rollouts.micro_batch(part)
-            if fsdp:
+            if defer:
                 self.model.set_requires_gradient_sync(i == len(parts) - 1)
             loss, loss_stats, entropy = self.micro_batch_loss(micro, step_tokens, step_sequences)
             stats["processed_tokens"] += int(micro.model_inputs()["attention_mask"].sum())
@@ -310,7 +390,9 @@ class GRPOModule(LMModule):
             stats["clipped_high"] += loss_stats.clipped_high
             stats["ratio"] += loss_stats.ratio
             stats["entropy"] += float(torch.where(mask, entropy, 0.0).sum())
-        if fsdp:
+            stats["gap_old"] = max(stats["gap_old"], loss_stats.max_gap_old)
+            stats["gap_ref"] = max(stats["gap_ref"], loss_stats.max_gap_ref or 0.0)
+        if defer:
             self.model.set_requires_gradient_sync(True)
         if bad:
             stats["skipped"] = 1.0
@@ -355,8 +437,20 @@ class GRPOModule(LMModule):
         out["train/clip_frac_high"] = high / denom
         out["train/ratio_mean"] = sum(s["ratio"] for s in steps) / denom if tokens else 1.0
         out["train/entropy"] = sum(s["entropy"] for s in steps) / denom
-        if self.reference is not None:  # beta == 0: no reference, so KL is absent, not NaN
+        if self.has_reference:  # beta == 0: no reference, so KL is absent, not NaN
             out["train/kl"] = sum(s["kl"] for s in steps) / denom
+        # The round's first optimizer step runs the policy that sampled: what it gives apart
+        # from the stored log-probs is numerics alone (0 when computed the same way). NaN
+        # when that step was skipped (every rank skips it together), never a stale value.
+        first = steps[0] if steps else {"skipped": 1.0}
+        done = not first["skipped"]
+        first_tokens = max(first.get("tokens", 0.0), 1.0)
+        out["train/first_step_ratio"] = first["ratio"] / first_tokens if done else math.nan
+        if self.grpo.needs_old_logprobs:
+            out["train/logprob_gap_old_max"] = self._all_reduce(first["gap_old"], "max") if done else math.nan
+        if self.has_reference:
+            out["train/first_step_kl"] = first["kl"] / first_tokens if done else math.nan
+            out["train/logprob_gap_ref_max"] = self._all_reduce(first["gap_ref"], "max") if done else math.nan
         out["train/lr"] = self.optimizers().param_groups[0]["lr"]
         return out
 

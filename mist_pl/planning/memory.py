@@ -16,6 +16,11 @@ tensor (checked against saved-tensor accounting of the real model, within ~5%):
 * sharded fp32 master weights, fp32 gradients and AdamW's two fp32 moments (8-bit AdamW:
   one byte each); the unsharded bf16 copy of the layer being computed plus the prefetched
   one, one layer's unsharded gradients, and the root unit (embeddings, output head);
+* gradients are reduce-scattered after every micro-batch (Lightning does so for CPT/SFT
+  under ModelParallelStrategy, GRPO by default), so only sharded ones accumulate. GRPO
+  with ``grpo.defer_grad_sync: true`` keeps every layer's unsharded fp32 gradient on every
+  rank until the step's last micro-batch instead: ``4 x parameters`` bytes in place of the
+  sharded gradients (measured on 2 gloo ranks: tests/rl/test_grpo_memory.py);
 * GRPO sampling: the whole bf16 model gathered (``unshard_for_generation``) and the KV
   cache of every rollout of the round.
 
@@ -31,6 +36,7 @@ from mist_pl.planning.dims import ModelDims
 from mist_pl.planning.workload import Workload
 
 GiB = 2**30
+REDUCE_BYTES = 4  # FSDP2 reduces (and accumulates unsharded) gradients in fp32 (apply_fsdp2's reduce_dtype)
 
 
 def layer_activation_bytes(d: ModelDims, a: int, repeat_kv: bool) -> int:
@@ -74,14 +80,31 @@ def activation_bytes(d: ModelDims, w: Workload, rows: int, logit_tokens: int, at
     return stored + max(logits, tokens * (per_layer + layer_backward_bytes(d, a)))
 
 
+def deferred_grad_sync(w: Workload, world: int) -> bool:
+    """Whether unsharded gradients accumulate over the micro-batches of a step: GRPO with
+    ``defer_grad_sync`` on a sharded run whose steps have several micro-batches."""
+    return w.stage == "grpo" and w.defer_grad_sync and world > 1 and w.accumulate > 1
+
+
 def plan_memory(d: ModelDims, w: Workload, world: int, attention: str = "flash_attention_2",
                 overhead_gb: float = 3.0) -> MemoryPlan:
+    """The components of the phase with the larger peak (GRPO: sampling or training)."""
+    phases = phase_components(d, w, world, attention)
+    overhead = {"CUDA context, NCCL, fragmentation": overhead_gb * GiB} if overhead_gb else {}
+    phase = max(phases, key=lambda name: sum(phases[name].values()))
+    return MemoryPlan({**phases[phase], **overhead}, phase=phase)
+
+
+def phase_components(d: ModelDims, w: Workload, world: int, attention: str = "flash_attention_2"
+                     ) -> dict[str, dict[str, float]]:
+    """Bytes per GPU by component of each phase: ``training`` and, for GRPO, ``sampling``."""
     P, mb, cb = d.params, w.master_bytes, w.compute_bytes
-    static = {
-        "parameters (sharded)": P * mb / world,
-        "gradients (sharded)": P * mb / world,
-        "optimizer state": P * (2 if w.optimizer == "adamw8bit" else 2 * mb) / world,
-    }
+    static = {"parameters (sharded)": P * mb / world}
+    if deferred_grad_sync(w, world):
+        static["gradients (unsharded, deferred)"] = P * REDUCE_BYTES
+    else:
+        static["gradients (sharded)"] = P * mb / world
+    static["optimizer state"] = P * (2 if w.optimizer == "adamw8bit" else 2 * mb) / world
     if w.reference:
         static["reference model (sharded)"] = P * mb / world
     gathered = 0.0
@@ -91,9 +114,8 @@ def plan_memory(d: ModelDims, w: Workload, world: int, attention: str = "flash_a
     logit_tokens = w.micro_batch * (w.completion_len + 1 if w.stage == "grpo" else w.seq_len)
     acts = activation_bytes(d, w, w.micro_batch, logit_tokens, attention, w.checkpointing)
     training = {**static, "FSDP unsharded units": gathered, "activations + logits": acts}
-    overhead = {"CUDA context, NCCL, fragmentation": overhead_gb * GiB} if overhead_gb else {}
     if w.stage != "grpo":
-        return MemoryPlan({**training, **overhead})
+        return {"training": training}
 
     context = w.seq_len  # prompt + completion
     kv_cache = w.rollouts_per_round * context * d.layers * 2 * d.kv_dim * cb
@@ -104,6 +126,4 @@ def plan_memory(d: ModelDims, w: Workload, world: int, attention: str = "flash_a
                      "sampling logits": decode_logits})
     rollouts = w.rollouts_per_round * w.completion_len * 4 * (1 + w.reference + (w.optimizer_steps_per_round > 1))
     training["stored rollouts and log-probs"] = rollouts
-    if sum(sampling.values()) > sum(training.values()):
-        return MemoryPlan({**sampling, **overhead}, phase="sampling")
-    return MemoryPlan({**training, **overhead}, phase="training")
+    return {"training": training, "sampling": sampling}

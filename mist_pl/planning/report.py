@@ -23,7 +23,9 @@ def render(recipe: str, d: ModelDims, w: Workload, nodes: int, gpus: int, memory
         f"{kv}, intermediate {d.intermediate}, vocab {d.vocab}, {'tied' if d.tied else 'untied'} embeddings)",
         f"per GPU: micro batch {w.micro_batch} x {w.seq_len} tokens, {w.accumulate} micro batch(es) per optimizer step; "
         f"precision {w.precision}, weights {w.master_dtype}, optimizer {w.optimizer}, "
-        f"activation checkpointing {'on' if w.checkpointing else 'off'}",
+        f"activation checkpointing {'on' if w.checkpointing else 'off'}"
+        + (f", gradients reduce-scattered {'at the last micro batch' if w.defer_grad_sync else 'every micro batch'}"
+           if w.stage == "grpo" else ""),
         "",
         f"memory per GPU ({memory.phase} peak)",
     ]
@@ -35,7 +37,7 @@ def render(recipe: str, d: ModelDims, w: Workload, nodes: int, gpus: int, memory
     lines += [
         "",
         f"speed at MFU {mfu:g} of {peak_tflops:g} TFLOP/s per GPU "
-        f"({speed.flops_per_token / 1e9:.2f} GFLOP per token, ThroughputMonitor's count)",
+        f"({speed.flops_per_token / 1e9:.2f} GFLOP per token, TokenThroughput's count)",
         f"  tokens per optimizer step {speed.tokens_per_step:,}; training {speed.tokens_per_s:,.0f} tokens/s "
         f"({speed.tokens_per_s / world:,.0f} per GPU)",
     ]

@@ -1,8 +1,9 @@
 """Tokens/s and days to a recipe's token budget at a stated model FLOPs utilization (MFU).
 
-FLOPs per token as the ThroughputMonitor callback counts them (so a planned MFU and a
-logged one mean the same): 6 per non-embedding parameter (forward + backward) plus
-12 x layers x hidden x context for attention scores. Activation checkpointing recomputes
+FLOPs per token as the TokenThroughput callback counts them (so a planned MFU and a
+logged one mean the same): 6 per parameter used in a matmul (forward + backward; the
+input embedding is a lookup, but a tied output head multiplies by that same matrix, so it
+counts once) plus 12 x layers x hidden x context for attention scores. Activation checkpointing recomputes
 the forward on top of that; as usual it is not counted as model FLOPs, so it shows up
 as a lower achievable MFU rather than as more FLOPs.
 
@@ -31,7 +32,8 @@ class SpeedPlan:
 
 
 def flops_per_token(d: ModelDims, context: int) -> float:
-    return 6.0 * (d.params - d.embedding_params) + 12.0 * d.layers * d.hidden * context
+    matmul_params = d.params if d.tied else d.params - d.embedding_params
+    return 6.0 * matmul_params + 12.0 * d.layers * d.hidden * context
 
 
 def plan_speed(d: ModelDims, w: Workload, world: int, mfu: float, peak_tflops: float,

@@ -35,6 +35,7 @@ class Workload:
     completion_len: int = 0
     reference: bool = False  # beta > 0 keeps a frozen reference copy
     unshard_for_generation: bool = False
+    defer_grad_sync: bool = False  # unsharded gradients kept until a step's last micro-batch
 
     @property
     def compute_bytes(self) -> int:
@@ -94,5 +95,6 @@ def workload_from_recipe(recipe: dict[str, Any]) -> Workload:
         seq_len=prompt + sampling.max_new_tokens, micro_batch=grpo.micro_batch_size, accumulate=grpo.grad_accum_steps,
         rollouts_per_round=grpo.rollouts_per_round, prompts_per_round=grpo.prompts_per_round,
         optimizer_steps_per_round=grpo.optimizer_steps_per_round, completion_len=sampling.max_new_tokens,
-        reference=grpo.beta > 0, unshard_for_generation=sampling.unshard_for_generation, **common,
+        reference=grpo.beta > 0, unshard_for_generation=sampling.unshard_for_generation,
+        defer_grad_sync=grpo.defer_grad_sync, **common,
     )

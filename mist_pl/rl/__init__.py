@@ -5,7 +5,7 @@ Read in this order:
 * ``config``: :class:`GRPOConfig`, every option of the update and the one statement of
   what a generation round is (prompts x G completions -> optimizer steps).
 * ``sampling``: the sampler interface, the KV-cached in-module sampler (one prefill per
-  prompt, stop strings, early stop, FSDP2-safe) and the vLLM placeholder.
+  prompt, stop strings, early stop, FSDP2-safe).
 * ``rewards``: reward functions by import path, called through the task suite's
   time-bounded ``safe_reward_call``, weighted, plus the tasks' top-1 metric.
 * ``advantages``: group-normalized advantages (std scaling on/off, unscored completions).

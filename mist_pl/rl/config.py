@@ -68,7 +68,14 @@ class GRPOConfig:
         advantage_eps: added to the std before dividing.
         share_prompt_forward: in the policy/reference forward, run each prompt once per
             group and reuse its keys/values for the G completions (same result, far less
-            compute with long prompts; off automatically with gradient checkpointing).
+            compute with long prompts; off automatically with gradient checkpointing or
+            FSDP2 sharding, for the policy, old and reference log-probs alike; see
+            :func:`mist_pl.rl.forward.shares_prompts`).
+        defer_grad_sync: under FSDP2, keep each layer's unsharded fp32 gradients on every
+            rank until the last micro-batch of an optimizer step and reduce-scatter once
+            (fewer collectives; 4 bytes x parameters more per GPU, ~30 GB at 7B). Off:
+            reduce-scatter after every micro-batch, so only sharded gradients accumulate.
+            ``python -m mist_pl.plan`` counts either.
     """
 
     prompts_per_round: int = 4
@@ -88,6 +95,7 @@ class GRPOConfig:
     reward_runner: str = "process"
     advantage_eps: float = 1e-4
     share_prompt_forward: bool = True
+    defer_grad_sync: bool = False
 
     def __post_init__(self) -> None:
         for name in ("prompts_per_round", "num_generations", "steps_per_round", "micro_batch_size", "num_iterations"):

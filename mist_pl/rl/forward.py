@@ -12,8 +12,16 @@ is the one a full ``[prompt + completion]`` forward gives, for ``P*Lp + N*Lc`` i
 of ``N*(Lp + Lc)`` tokens of compute: with 256-token prompts, G = 8 and short answers
 that is most of the training forward and backward.
 
-Falls back to the plain full forward when the model checkpoints activations (Hugging
-Face drops the cache inside checkpointed layers) or when sharing saves nothing.
+The same result, not the same bits: in bf16 the two paths differ by up to ~1e-2 per
+token log-prob, and so does one path on the same rows padded to another width (the
+kernels reduce in another order). GRPO compares log-probs of three forwards, the policy
+now, the policy at sampling time (old) and the reference, so it must run them through
+*one* path on the same micro-batches: then they agree bit for bit while the weights do,
+and a step-0 KL of 0 and ratio of 1 are checks, not hopes. The path is therefore chosen
+by the caller (``share_prompts``), never by the model's train/eval or grad mode.
+:func:`shares_prompts` is that choice for a model: sharing needs the KV cache, which
+Hugging Face drops inside activation-checkpointed layers in training, and under FSDP2
+it would keep every layer gathered through the backward pass.
 """
 
 from __future__ import annotations
@@ -21,17 +29,28 @@ from __future__ import annotations
 import torch
 from transformers import DynamicCache
 
+from mist_pl.models.sharding import fsdp_units
 from mist_pl.rl.rollouts import Rollouts, joined_inputs
 from mist_pl.rl.sampling import cache_argument
 
 
 def activation_checkpointing(model: torch.nn.Module) -> bool:
-    """Whether the model recomputes activations in backward (transformers >= 5 names it
-    ``is_activation_checkpointing``; the older ``is_gradient_checkpointing`` is deprecated)."""
-    for name in ("is_activation_checkpointing", "is_gradient_checkpointing"):
-        if hasattr(type(model), name) or hasattr(model, name):
-            return bool(getattr(model, name))
-    return False
+    """Whether the model recomputes activations in backward: transformers'
+    ``is_activation_checkpointing`` when the model has it (transformers >= 5), else the
+    per-module ``gradient_checkpointing`` flag that property reads."""
+    if hasattr(model, "is_activation_checkpointing"):
+        return bool(model.is_activation_checkpointing)
+    return any(getattr(m, "gradient_checkpointing", False) is True for m in model.modules())
+
+
+def shares_prompts(model: torch.nn.Module, requested: bool = True) -> bool:
+    """Whether the forwards of ``model`` (and of models compared with it) may run each
+    prompt once per group: requested, the model does not checkpoint activations, and it
+    is not sharded by FSDP2. Sharing runs every layer twice per forward (prompt, then
+    completions), and FSDP2 keeps a layer gathered from its first backward use to its
+    second: measured on 2 gloo ranks, every layer's full parameters were alive at once
+    during backward (the whole model, where FSDP should hold one layer)."""
+    return requested and not activation_checkpointing(model) and not fsdp_units(model)
 
 
 def completion_logits(model: torch.nn.Module, micro: Rollouts, share_prompts: bool = True) -> torch.Tensor:
@@ -51,11 +70,21 @@ def continuation_logits(
 ) -> torch.Tensor:
     """[N, Lc, V] logits of ``completion_ids`` (right-padded) after ``prompt_ids``
     (left-padded); rows with the same ``group`` id must have the same prompt, which then
-    runs once. Position t predicts completion token t."""
+    runs once when ``share_prompts``. Position t predicts completion token t.
+
+    Which path runs depends only on the arguments (``share_prompts``, whether a prompt
+    repeats, the completion width), so equal inputs take equal paths in any mode. Sharing
+    is refused for a model that checkpoints activations while training with gradients:
+    Hugging Face would drop the prompt's cache and the completion pass would not see it.
+    """
     width = completion_ids.shape[1]
     groups, inverse = torch.unique(group, return_inverse=True)
-    checkpointing = activation_checkpointing(model) and model.training and torch.is_grad_enabled()
-    if not share_prompts or checkpointing or len(groups) == len(group) or width < 2:
+    if share_prompts and model.training and torch.is_grad_enabled() and activation_checkpointing(model):
+        raise ValueError(
+            "share_prompts=True with activation checkpointing in training: the prompt's KV cache would be "
+            "dropped; choose the path once with shares_prompts(model) and use it for every compared forward"
+        )
+    if not share_prompts or len(groups) == len(group) or width < 2:
         inputs = joined_inputs(prompt_ids, prompt_mask, completion_ids, completion_mask)
         # Only the positions that predict completion tokens need the vocabulary projection.
         return model(**inputs, use_cache=False, logits_to_keep=width + 1).logits[:, :-1]

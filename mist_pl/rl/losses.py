@@ -93,6 +93,8 @@ class LossStats:
     clipped_low: float
     clipped_high: float
     ratio: float
+    max_gap_old: float = 0.0  # largest |logp - old_logp| over the loss tokens
+    max_gap_ref: float | None = None  # largest |logp - ref_logp| (None: no reference)
 
 
 def grpo_loss(
@@ -125,11 +127,16 @@ def grpo_loss(
         per_token = per_token + beta * kl
     loss = torch.where(mask, per_token * weights, 0.0).sum()
     with torch.no_grad():
+        def largest_gap(other: torch.Tensor) -> float:
+            return float(torch.where(mask, (logp.detach() - other).abs(), 0.0).max()) if mask.any() else 0.0
+
         stats = LossStats(
             tokens=float(mask.sum()),
             kl=float(torch.where(mask, kl, 0.0).sum()) if kl is not None else None,
             clipped_low=float((mask & (adv < 0) & (ratio < 1 - epsilon_low)).sum()),
             clipped_high=float((mask & (adv > 0) & (ratio > 1 + epsilon_high)).sum()),
             ratio=float(torch.where(mask, ratio, 0.0).sum()),
+            max_gap_old=largest_gap(old_logp),
+            max_gap_ref=largest_gap(ref_logp) if ref_logp is not None else None,
         )
     return loss, stats

@@ -25,6 +25,9 @@ class Rollouts:
     old_logprobs: torch.Tensor | None = None  # [N, Lc] policy at sampling time
     ref_logprobs: torch.Tensor | None = None  # [N, Lc] reference model
     group: torch.Tensor | None = None  # [N] which prompt each row answers (None: its own)
+    # The round's micro-batches (row indices, in training order), cut once: stored log-probs
+    # and every update use exactly these, so equal weights give bit-equal log-probs.
+    micro_rows: list[torch.Tensor] | None = None
 
     def __post_init__(self) -> None:
         if self.group is None:

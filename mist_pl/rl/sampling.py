@@ -1,5 +1,5 @@
-"""Sampling G completions per prompt: the interface, the default KV-cached sampler and a
-vLLM placeholder.
+"""Sampling G completions per prompt: the interface and the KV-cached in-module sampler
+(the one engine; no other has run, so the config accepts no other).
 
 Why not ``model.generate``: it is general (beam search, logits processors, stopping
 criteria objects) and pays for that on every token. GRPO needs one thing done fast:
@@ -34,7 +34,9 @@ from typing import Protocol
 import torch
 from transformers import DynamicCache, PreTrainedTokenizerBase
 
-ENGINES = ("hf", "vllm")
+from mist_pl.models.sharding import fsdp_units, restore_reshard_state, save_reshard_state
+
+ENGINES = ("hf",)  # an engine is added here only once it has run end to end
 
 
 @dataclass
@@ -48,7 +50,7 @@ class SamplingConfig:
         top_p: nucleus sampling threshold (1 = off).
         top_k: keep only the k most likely tokens (0 = off).
         stop_strings: a completion ends right after any of these (kept in the text).
-        engine: ``hf`` (in-module, KV-cached) or ``vllm`` (not implemented; needs CUDA).
+        engine: ``hf``, the in-module KV-cached sampler (the only engine).
         compact_below: drop finished rows from the batch when the unfinished ones fall
             below this share of the rows still in the batch (0 = never).
         unshard_for_generation: under FSDP2 keep the parameters gathered for the whole
@@ -255,30 +257,6 @@ class HFSampler:
         return torch.tensor(hits, device=tokens.device)
 
 
-class VLLMSampler:
-    """Placeholder for a vLLM engine (colocated, weights synced after each update).
-
-    Not implemented: vLLM needs CUDA, and the development machines have none. The class
-    exists so configs can name the engine and fail with a clear message.
-    """
-
-    def __init__(self, config: SamplingConfig, tokenizer: PreTrainedTokenizerBase) -> None:
-        has_vllm = True
-        try:
-            import vllm  # noqa: F401
-        except ImportError:
-            has_vllm = False
-        if not (torch.cuda.is_available() and has_vllm):
-            raise RuntimeError(
-                "sampling.engine='vllm': the vLLM engine requires CUDA and vllm installed "
-                f"(CUDA available: {torch.cuda.is_available()}, vllm importable: {has_vllm}); use engine: hf"
-            )
-        raise NotImplementedError("sampling.engine='vllm' is not implemented yet; use engine: hf")
-
-    def generate(self, model, prompt_ids, prompt_mask, num_generations=1, all_finished=None) -> Samples:
-        raise NotImplementedError
-
-
 def cache_argument(model: torch.nn.Module) -> str:
     """The forward keyword for the KV cache: ``cache`` in recent transformers,
     ``past_key_values`` before (and deprecated since)."""
@@ -286,7 +264,7 @@ def cache_argument(model: torch.nn.Module) -> str:
 
 
 def build_sampler(config: SamplingConfig, tokenizer: PreTrainedTokenizerBase) -> Sampler:
-    return VLLMSampler(config, tokenizer) if config.engine == "vllm" else HFSampler(config, tokenizer)
+    return HFSampler(config, tokenizer)
 
 
 @contextlib.contextmanager
@@ -295,20 +273,24 @@ def gathered_parameters(model: torch.nn.Module, enabled: bool = True):
 
     Without this every decoding step all-gathers every layer again, which turns a
     thousand-token generation into thousands of collectives.
+
+    Every unit's own reshard-after-forward setting is saved and given back afterwards,
+    not set to one value for all: the root unit of a training model keeps its
+    parameters gathered after forward (its backward follows at once, see
+    :mod:`mist_pl.models.sharding`); forcing it to reshard would all-gather the
+    embeddings and output head again at every training forward from the first round on.
     """
-    try:
-        from torch.distributed.fsdp import FSDPModule
-    except ImportError:  # pragma: no cover - torch without FSDP2
-        FSDPModule = ()  # noqa: N806
-    if not enabled or not isinstance(model, FSDPModule):
+    units = fsdp_units(model)
+    if not enabled or not units:
         yield
         return
-    # Each layer gathers on its first forward and, with resharding off, stays gathered.
-    model.set_reshard_after_forward(False, recurse=True)
+    saved = save_reshard_state(model)
+    # Each unit gathers on its first forward and, with resharding off, stays gathered.
+    for _, unit in units:
+        unit.set_reshard_after_forward(False, recurse=False)
     try:
         yield
     finally:
-        model.set_reshard_after_forward(True, recurse=True)
-        for module in model.modules():
-            if isinstance(module, FSDPModule):
-                module.reshard()
+        restore_reshard_state(saved)
+        for _, unit in units:
+            unit.reshard()

@@ -1,7 +1,7 @@
 """Build a task's train/validation/test examples and SFT pairs.
 
-``python -m mist_pl.tasks.build --task NAME --out DIR [--source fixtures|raw]
-[--raw-dir data/raw] [--demo-dir PATH] [--limit N] [--seed S]``
+``python -m mist_pl.tasks.build --task NAME --out DIR [--source fixtures|raw|file]
+[--raw-dir data/raw] [--demo-dir PATH] [--input FILE] [--limit N] [--seed S]``
 
 Writes into ``DIR`` (``DIR/<task>`` for each task with ``--task all``):
 
@@ -13,10 +13,19 @@ Writes into ``DIR`` (``DIR/<task>`` for each task with ``--task all``):
 * ``summary.json`` (also printed): examples kept per split, rows dropped by reason,
   class / label counts per split, the inputs' checksums for ``--source raw``.
 
-``--source fixtures`` (default) reads the mist-demo fixtures (``--demo-dir``,
-``$MIST_DEMO_DATA`` or ``../shared/data/mist-demo``) and needs nothing else;
-``--source raw`` reads what ``python -m mist_pl.tasks.fetch`` extracted. Splits are
+``--source fixtures`` (default) reads the mist-demo fixtures shipped in the package
+(``mist_pl/assets/mist_demo``; ``--demo-dir`` reads another copy) and needs nothing else;
+``--source raw`` reads what ``python -m mist_pl.tasks.fetch`` extracted; ``--source file
+--input FILE`` reads one file with the task's own loader (for rxn_naming, any CSV with
+a reaction and a class column: found by name, ``REACTION_PROMPT,CLASS`` of the MiST
+reference data included, or named with ``--reaction-column`` / ``--class-column``). Splits are
 hash-based and leak-free (:mod:`mist_pl.tasks.splits`); ``--seed`` salts them.
+
+``--oxidation-states NAME`` and ``--mixed-valence`` (cond_mat_gen) choose the SMACT rule
+that decides charge balance (:mod:`mist_pl.chem.charge_balance`; strict by default): it
+filters the requests built from pymatgen's structures and is written into every example
+(columns ``oxidation_states``, ``mixed_valence``), so the reward later judges answers by
+the same rule.
 
 ``--fill-thin-classes N`` (rxn_naming, off by default) tops up every class with fewer
 than N examples after ``--cap-per-class`` to N with curated RDKit templates applied to
@@ -37,11 +46,13 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from mist_pl.chem.charge_balance import DEFAULT_OXIDATION_STATES, OXIDATION_STATE_SETS
 from mist_pl.tasks.data import layout
 from mist_pl.tasks.data.reaction_classes import DEFAULT_OXIDATION_POLICY, OXIDATION_POLICIES
 from mist_pl.tasks.data.tally import Tally
 from mist_pl.tasks.splits import DEFAULT_FRACTIONS, SPLITS, split_examples
 
+SOURCES = ("fixtures", "raw", "file")
 TASK_NAMES = ("rxn_naming", "rxn_prediction", "rxn_mcq", "rxn_true_false", "iupac_to_smiles", "canonicalization", "cond_mat_gen")
 SFT_SPLITS = ("train", "validation")
 _LABEL_COLUMNS = {"rxn_naming": "answer", "rxn_true_false": "answer", "rxn_mcq": "answer", "cond_mat_gen": "space_group"}
@@ -65,13 +76,34 @@ def source_examples(task: str, source: str, options, tally: Tally) -> list[dict]
     if source == "fixtures":
         from mist_pl.tasks.data.fixture_examples import fixture_examples
 
-        demo = None if task == "rxn_naming" else layout.require_demo_root(options.demo_dir)
+        demo = None if task == "rxn_naming" else layout.demo_root(options.demo_dir)
         return fixture_examples(task, demo, tally, options.limit)
     if source == "raw":
         from mist_pl.tasks.data.raw_examples import raw_examples
 
         return raw_examples(task, options, tally)
-    raise ValueError(f"--source must be 'fixtures' or 'raw', got {source!r}")
+    if source == "file":
+        return file_examples(task, options, tally)
+    raise ValueError(f"--source must be one of {SOURCES}, got {source!r}")
+
+
+def file_examples(task_name: str, options, tally: Tally) -> list[dict]:
+    """``--source file``: the task's loader on ``--input`` (rxn_naming: with the column
+    names of ``--reaction-column`` / ``--class-column`` when given)."""
+    from mist_pl.tasks import get_task
+
+    path = getattr(options, "input_file", None)
+    if path is None:
+        raise layout.MissingInput("--source file needs --input PATH (a file in the task's own format)")
+    task = get_task(task_name)
+    if task.load_examples is None:
+        raise ValueError(f"task {task_name!r} has no file loader")
+    columns = {k: v for k in ("reaction_column", "class_column") if (v := getattr(options, k, None)) is not None}
+    if columns and task_name != "rxn_naming":
+        raise ValueError(f"--reaction-column / --class-column apply to rxn_naming, not {task_name}")
+    loaded = task.load_examples(layout.require(Path(path), "the --input file"), **columns)
+    tally.absorb(loaded.skipped)
+    return [{**e, "source": Path(path).name} for e in loaded[: options.limit]]
 
 
 def sft_rows(task_name: str, rows: list[dict], tally: Tally) -> list[dict]:
@@ -96,6 +128,10 @@ def build_task(task_name: str, out: Path, source: str, options, with_sft: bool =
     task = get_task(task_name)
     tally = Tally()
     examples = source_examples(task_name, source, options, tally)
+    if task_name == "cond_mat_gen":  # the charge-balance rule travels with every example
+        charge = {"oxidation_states": getattr(options, "oxidation_states", DEFAULT_OXIDATION_STATES),
+                  "mixed_valence": bool(getattr(options, "mixed_valence", False))}
+        examples = [{**e, **charge} for e in examples]
     summary: dict = {"task": task_name, "source": source, "seed": options.seed, "fractions": list(options.fractions)}
     fill_target = getattr(options, "fill_thin_classes", 0) or 0
     if task_name == "rxn_naming" and fill_target > 0:
@@ -170,9 +206,16 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mist_pl.tasks.build", description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", required=True, choices=(*TASK_NAMES, "all"))
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--source", choices=("fixtures", "raw"), default="fixtures")
+    parser.add_argument("--source", choices=SOURCES, default="fixtures",
+                        help="fixtures: the shipped mist-demo files; raw: what mist_pl.tasks.fetch extracted; "
+                             "file: --input in the task's own format")
+    parser.add_argument("--input", type=Path, default=None, help="--source file: the file to read")
+    parser.add_argument("--reaction-column", default=None,
+                        help="rxn_naming --source file: the reaction SMILES column (default: found by name, e.g. reaction, REACTION_PROMPT)")
+    parser.add_argument("--class-column", default=None,
+                        help="rxn_naming --source file: the class column (default: found by name, e.g. class, label, CLASS)")
     parser.add_argument("--raw-dir", type=Path, default=layout.DEFAULT_RAW_DIR)
-    parser.add_argument("--demo-dir", type=Path, default=None, help="mist-demo folder (default: $MIST_DEMO_DATA or ../shared/data/mist-demo)")
+    parser.add_argument("--demo-dir", type=Path, default=None, help="a mist-demo folder in the reference layout (default: the copy shipped in the package)")
     parser.add_argument("--limit", type=int, default=None, help="read at most N rows per source file")
     parser.add_argument("--seed", type=int, default=0, help="salts the split hash and the seeded choices")
     parser.add_argument("--fractions", type=float, nargs=3, default=DEFAULT_FRACTIONS, metavar=("TRAIN", "VALIDATION", "TEST"))
@@ -185,6 +228,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--reaction-sources", default="schneider,rxn_insight,orderly", help="comma list of schneider, rxn_insight, orderly, uspto_yields")
     parser.add_argument("--smiles-variants", type=int, default=1, help="canonicalization: random spellings per molecule")
     parser.add_argument("--substitutions", type=int, default=2, help="cond_mat_gen: substituted variants per shipped structure")
+    parser.add_argument(
+        "--oxidation-states", choices=sorted(OXIDATION_STATE_SETS), default=DEFAULT_OXIDATION_STATES,
+        help="cond_mat_gen: SMACT oxidation-state set that decides charge balance (written into every example; "
+             "default: the strict common set)",
+    )
+    parser.add_argument("--mixed-valence", action="store_true",
+                        help="cond_mat_gen: let mixed-valence elements take several states in one compound (Fe3O4)")
     parser.add_argument("--no-sft", action="store_true", help="skip the SFT files")
     return parser
 
@@ -207,12 +257,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         smiles_variants=args.smiles_variants,
         substitutions=args.substitutions,
         demo_dir=args.demo_dir,
+        oxidation_states=args.oxidation_states,
+        mixed_valence=args.mixed_valence,
+        input_file=args.input,
+        reaction_column=args.reaction_column,
+        class_column=args.class_column,
     )
+    if args.source == "file" and args.task == "all":
+        _parser().error("--source file reads one task's file: name the task")
     tasks = TASK_NAMES if args.task == "all" else (args.task,)
     try:
         for name in tasks:
             build_task(name, args.out / name if args.task == "all" else args.out, args.source, options, not args.no_sft)
-    except layout.MissingInput as error:
+    except (layout.MissingInput, ValueError) as error:  # a missing file, a wrong column: say which, no traceback
         print(f"build failed: {error}", file=sys.stderr)
         return 2
     return 0

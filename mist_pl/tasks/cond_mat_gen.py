@@ -22,9 +22,18 @@ a space group in 1-230, or a CIF pymatgen builds a non-empty structure from, wha
 its elements, charge or space group (those are what the reward scores); no chance top-1
 (answers are open-ended).
 
+Charge balance is SMACT's with a strict oxidation-state set by default (``icsd24_medium``:
+SrTiO8, YO2 and NaCl3 fail, as they must; see :mod:`mist_pl.chem.charge_balance` for what
+else it rejects, mixed-valence compounds such as Fe3O4 included). The optional columns
+``oxidation_states`` (a set name) and ``mixed_valence`` (bool) choose otherwise; set them
+for a whole run with the prompt data module's ``columns`` or the build's
+``--oxidation-states`` / ``--mixed-valence``. A bad value fails at start-up
+(:func:`check_settings`).
+
 Example columns: ``elements`` (list of symbols), ``space_group`` (int or None), and
 optionally ``known_compositions`` (a set of formulas or
-:class:`~mist_pl.tasks.material_checks.KnownCompositions`, shared by all rows).
+:class:`~mist_pl.tasks.material_checks.KnownCompositions`, shared by all rows),
+``oxidation_states`` and ``mixed_valence``.
 """
 
 from __future__ import annotations
@@ -37,8 +46,10 @@ from mist_pl.tasks.answer import format_reward, parse_completion
 from mist_pl.tasks.examples import Examples, origin
 from mist_pl.tasks.material_answer import cif_text, parse_material_text
 from mist_pl.tasks.material_checks import (
+    ChargeSettings,
     as_known,
     charge_balanced,
+    charge_settings,
     distances_physical,
     parse_structure,
     real_elements,
@@ -111,7 +122,8 @@ def _novel(counts: Mapping[str, float], known: Any) -> float:
     return 1.0 if formula is not None and formula not in known else 0.0
 
 
-def check_text(answer: str, wanted: set[str], space_group: int | None, known: Any) -> dict[str, float] | None:
+def check_text(answer: str, wanted: set[str], space_group: int | None, known: Any,
+               charge: ChargeSettings = ChargeSettings()) -> dict[str, float] | None:
     """Scores (0..1) per check for an ``El El ... <sgN>`` answer; None if not that format."""
     parsed = parse_material_text(answer)
     if parsed is None:
@@ -124,7 +136,7 @@ def check_text(answer: str, wanted: set[str], space_group: int | None, known: An
         "element_precision": precision,
         "element_recall": recall,
         "composition_parses": float(parses),
-        "charge_balanced": float(parses and charge_balanced(parsed.counts)),
+        "charge_balanced": float(parses and charge_balanced(parsed.counts, charge)),
     }
     if space_group is not None:
         scores["space_group_match"] = float(parsed.space_group == space_group)
@@ -133,7 +145,8 @@ def check_text(answer: str, wanted: set[str], space_group: int | None, known: An
     return scores
 
 
-def check_cif(cif: str, wanted: set[str], space_group: int | None, known: Any) -> dict[str, float]:
+def check_cif(cif: str, wanted: set[str], space_group: int | None, known: Any,
+              charge: ChargeSettings = ChargeSettings()) -> dict[str, float]:
     """Scores (0..1) per check for a CIF answer."""
     structure = parse_structure(cif)
     counts = structure_counts(structure) if structure is not None else None
@@ -145,7 +158,7 @@ def check_cif(cif: str, wanted: set[str], space_group: int | None, known: Any) -
             element_precision=precision,
             element_recall=recall,
             distances_physical=float(distances_physical(structure)),
-            charge_balanced=float(charge_balanced(counts)),
+            charge_balanced=float(charge_balanced(counts, charge)),
         )
         if space_group is not None:
             scores["space_group_match"] = float(space_group_number(structure) == space_group)
@@ -166,10 +179,11 @@ def check_answer(answer: str | None, example: Mapping[str, Any]) -> tuple[dict[s
         return None
     wanted, space_group = request
     known = as_known(example.get("known_compositions"))
+    charge = charge_settings(example)
     cif = cif_text(answer)
     if cif is not None:
-        return check_cif(cif, wanted, space_group, known), CIF_WEIGHTS
-    scores = check_text(answer, wanted, space_group, known) if answer is not None else None
+        return check_cif(cif, wanted, space_group, known, charge), CIF_WEIGHTS
+    scores = check_text(answer, wanted, space_group, known, charge) if answer is not None else None
     return (scores or {}), TEXT_WEIGHTS
 
 
@@ -276,6 +290,11 @@ def load_examples(path: Path | str) -> list[dict]:
     return examples.report(f"cond_mat_gen {path}")
 
 
+def check_settings(example: Mapping[str, Any]) -> None:
+    """Raise ValueError naming a bad ``oxidation_states`` / ``mixed_valence`` of an example."""
+    charge_settings(example)
+
+
 TASK = register_task(
     Task(
         name=NAME,
@@ -285,6 +304,7 @@ TASK = register_task(
         load_examples=load_examples,
         description="element set (+ space group) -> 'El El ... <sgN>' or a CIF",
         valid=valid_answer,
+        check_example=check_settings,
     )
 )
 

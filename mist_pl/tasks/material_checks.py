@@ -12,12 +12,13 @@ import math
 import threading
 import warnings
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from mist_pl.chem import crystals as chem_crystals
-from mist_pl.chem.charge_balance import is_charge_balanced
+from mist_pl.chem.charge_balance import DEFAULT_OXIDATION_STATES, check_oxidation_states, is_charge_balanced
 from mist_pl.tasks.cif_budget import affordable
 from mist_pl.tasks.cif_symmetry import with_explicit_symops
 
@@ -54,14 +55,38 @@ def reduced_formula(counts: Mapping[str, float]) -> str | None:
         return None
 
 
-def charge_balanced(counts: Mapping[str, float]) -> bool:
-    """SMACT charge neutrality of a composition (:mod:`mist_pl.chem.charge_balance`)."""
+@dataclass(frozen=True)
+class ChargeSettings:
+    """How charge balance is judged: the oxidation-state set (one of
+    :data:`~mist_pl.chem.charge_balance.OXIDATION_STATE_SETS`) and whether mixed-valence
+    elements may take several states in one compound. Examples carry them in the columns
+    ``oxidation_states`` and ``mixed_valence``; absent (None) means the strict defaults."""
+
+    oxidation_states: str = DEFAULT_OXIDATION_STATES
+    mixed_valence: bool = False
+
+
+def charge_settings(example: Mapping[str, Any]) -> ChargeSettings:
+    """The example's :class:`ChargeSettings`; ValueError naming a bad value (a setting of
+    the run, checked at start-up, never a property of a completion)."""
+    name = example.get("oxidation_states")
+    mixed = example.get("mixed_valence")
+    if mixed is not None and not isinstance(mixed, bool):
+        raise ValueError(f"mixed_valence={mixed!r} must be true or false")
+    return ChargeSettings(check_oxidation_states(DEFAULT_OXIDATION_STATES if name is None else name), bool(mixed))
+
+
+def charge_balanced(counts: Mapping[str, float], settings: ChargeSettings = ChargeSettings()) -> bool:
+    """SMACT charge neutrality of a composition (:mod:`mist_pl.chem.charge_balance`)
+    under ``settings``. An unknown set name raises (see :func:`charge_settings`)."""
+    check_oxidation_states(settings.oxidation_states)
     if not counts or not real_elements(counts):
         return False
     try:
         with warnings.catch_warnings():  # SMACT warns about elements without electronegativity
             warnings.simplefilter("ignore")
-            return bool(is_charge_balanced(dict(counts)))
+            return bool(is_charge_balanced(dict(counts), oxidation_states=settings.oxidation_states,
+                                           mixed_valence=settings.mixed_valence))
     except Exception:  # noqa: BLE001
         return False
 

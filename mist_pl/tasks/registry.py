@@ -11,7 +11,7 @@ and ``mist_pl.tasks.TASKS`` call on first use.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -56,6 +56,10 @@ class Task:
     chance_top1: top-1 of guessing uniformly among the allowed answers (0.1 for ten
         classes, 0.5 for true/false); None where that is not one number (open-ended
         answers, or a number of options that varies by example).
+    check_example: example -> None, raising ValueError that names a bad run setting the
+        example carries (cond_mat_gen's ``oxidation_states``); the prompt data module
+        calls it on every example at start-up, so a typo stops the run before training
+        instead of turning into silent zero rewards. None: nothing to check.
     """
 
     name: str
@@ -68,6 +72,7 @@ class Task:
     valid: Callable[[Any, Mapping[str, Any]], bool] | None = None
     chance_top1: float | None = None
     response_prefix: str = RESPONSE_PREFIX
+    check_example: Callable[[Mapping[str, Any]], None] | None = None
 
     def __post_init__(self) -> None:
         if self.chance_top1 is not None and not 0.0 < self.chance_top1 <= 1.0:  # NaN fails too
@@ -122,3 +127,25 @@ def get_task(name: str) -> Task:
         return _TASKS[name]
     except KeyError:
         raise KeyError(f"unknown task {name!r}; registered: {sorted(_TASKS)}") from None
+
+
+def check_examples(examples: Iterable[Mapping[str, Any]]) -> None:
+    """Each example's registered task checks the run settings the example carries
+    (:attr:`Task.check_example`); the first bad one raises ValueError naming the example's
+    origin, its task and the value. Examples of unknown tasks are not checked here."""
+    checks: dict[str, Callable[[Mapping[str, Any]], None] | None] = {}
+    for example in examples:
+        task = example.get("task")
+        if not isinstance(task, str):
+            continue
+        if task not in checks:
+            try:
+                checks[task] = get_task(task).check_example
+            except KeyError:
+                checks[task] = None
+        check = checks[task]
+        if check is not None:
+            try:
+                check(example)
+            except ValueError as error:
+                raise ValueError(f"example {example.get('origin', '?')} (task {task}): {error}") from None

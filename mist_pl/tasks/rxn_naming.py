@@ -130,22 +130,48 @@ def build_prompt(example: Mapping[str, Any]) -> str:
     )
 
 
-# Column names seen in reaction-class files (ours, rxn-insight exports, schneider-like TSVs).
-_REACTION_COLUMNS = ("reaction", "rxn_smiles", "rxn", "reaction_smiles")
-_CLASS_COLUMNS = ("class", "label", "reaction_class", "CLASS")
+# Column names seen in reaction-class files (ours, rxn-insight exports, schneider-like
+# TSVs, and REACTION_PROMPT,CLASS of the MiST reference code's reaction-naming data),
+# matched ignoring case; the first present in this order is used.
+REACTION_COLUMNS = ("reaction", "rxn_smiles", "rxn", "reaction_smiles", "reaction_prompt")
+CLASS_COLUMNS = ("class", "label", "reaction_class")
 
 
-def load_examples(path: Path | str) -> list[dict]:
-    """Examples from a CSV with a reaction column (``reaction``/``rxn_smiles``/...) and a
-    class column (``class``/``label``/...). Rows whose class is not one of the ten are
-    skipped and recorded."""
+def find_columns(header: list[str], reaction_column: str | None = None, class_column: str | None = None,
+                 where: object = "file") -> tuple[str, str]:
+    """The header's reaction and class columns: the named ones (exact names), else the
+    first of :data:`REACTION_COLUMNS` / :data:`CLASS_COLUMNS` present, ignoring case.
+    ValueError naming the header when one is not there."""
+    by_lower = {}
+    for name in header:
+        by_lower.setdefault(name.strip().casefold(), name)
+
+    def pick(named: str | None, known: tuple[str, ...], what: str, flag: str) -> str:
+        if named is not None:
+            if named not in header:
+                raise ValueError(f"{where}: {flag}={named!r} is not a column; header is {header}")
+            return named
+        found = next((by_lower[k] for k in known if k in by_lower), None)
+        if found is None:
+            raise ValueError(f"{where}: no {what} column (one of {known}, any case; or name it with {flag}); "
+                             f"header is {header}")
+        return found
+
+    return (pick(reaction_column, REACTION_COLUMNS, "reaction", "reaction_column"),
+            pick(class_column, CLASS_COLUMNS, "class", "class_column"))
+
+
+def load_examples(path: Path | str, reaction_column: str | None = None, class_column: str | None = None) -> list[dict]:
+    """Examples from a CSV with a reaction SMILES column and a class column.
+
+    The columns are found by name (:func:`find_columns`: ``reaction``, ``rxn_smiles``,
+    ``REACTION_PROMPT``, ... and ``class``, ``label``, ``CLASS``, ...), or named exactly
+    with ``reaction_column`` / ``class_column`` for any other layout. Rows whose class is
+    not one of the ten, or whose reaction has no ``>``, are skipped and recorded."""
     path = Path(path)
     with path.open(newline="", encoding="utf-8", errors="replace") as handle:
         header = next(csv.reader(handle), [])
-    reaction_col = next((c for c in _REACTION_COLUMNS if c in header), None)
-    class_col = next((c for c in _CLASS_COLUMNS if c in header), None)
-    if reaction_col is None or class_col is None:
-        raise ValueError(f"{path}: need a reaction column {_REACTION_COLUMNS} and a class column {_CLASS_COLUMNS}; header is {header}")
+    reaction_col, class_col = find_columns(header, reaction_column, class_column, path)
     examples = Examples()
     for where, row in read_csv_rows(path, [reaction_col, class_col], examples):
         gold = answer_class(row[class_col])

@@ -235,11 +235,11 @@ def _oxidation_states(counts: Mapping[str, int]) -> dict[str, float] | None:
 
 
 def cond_mat_gen_trace(example: Mapping[str, Any]) -> str | None:
-    from mist_pl.chem.charge_balance import is_charge_balanced
+    from mist_pl.tasks.material_checks import charge_balanced, charge_settings
 
     space_group = example.get("space_group")
     counts = _cell_counts(example.get("answer", "")) if isinstance(example.get("answer"), str) else None
-    if counts is None or space_group is None or not is_charge_balanced(counts):
+    if counts is None or space_group is None or not charge_balanced(counts, charge_settings(example)):
         return None  # the reward needs a space group and charge balance: no correct answer to show
     order = sorted(counts)
     cell = " ".join(f"{el}{counts[el]}" for el in order)

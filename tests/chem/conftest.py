@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pytest
 
-DEMO_DATA = Path(os.environ.get("MIST_DEMO_DATA", Path(__file__).resolve().parents[3] / "shared/data/mist-demo"))
+from mist_pl.shipped import MIST_DEMO
 
 
 @pytest.fixture(scope="session")
 def demo_data() -> Path:
-    if not DEMO_DATA.is_dir():
-        pytest.skip(f"demo fixtures not found at {DEMO_DATA} (set MIST_DEMO_DATA)")
-    return DEMO_DATA
+    """The mist-demo fixtures shipped in the package (mist_pl/assets/mist_demo)."""
+    assert MIST_DEMO.is_dir(), f"the package's mist-demo fixtures are missing: {MIST_DEMO}"
+    return MIST_DEMO
 
 
 @pytest.fixture(scope="session")

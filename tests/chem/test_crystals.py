@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -222,3 +223,39 @@ def test_substitute_elements(rocksalt):
 def test_cif_problems_for_rewards(rocksalt):
     assert X.cif_problems(X.to_cif(rocksalt)) == []
     assert X.cif_problems("garbage")[0].startswith("no 'data_' block")
+
+
+REPEATED_SYMOPS_CIF = Path(__file__).parent / "data" / "cod_7008984_repeated_symops.cif"
+
+
+def test_a_cif_that_lists_each_operation_twice_parses_to_its_real_size():
+    """pymatgen's P24Ru4H252C296S24N16.cif (COD 7008984): 154 atom rows, four operations
+    each written twice. Counting lines, the size guard saw 154 x 8 = 1232 sites (limit 1000)
+    and refused a real 616-site crystal."""
+    from mist_pl.chem.crystals import MAX_SITES, parse_cif
+
+    text = REPEATED_SYMOPS_CIF.read_text()
+    assert text.count("'   +x,   +y,   +z'") == 2 and 154 * 8 > MAX_SITES >= 154 * 4
+    structure = parse_cif(text)
+    assert len(structure) == 616
+    assert structure.composition.formula.replace(" ", "") == "P24H252Ru4C296S24N16"
+
+
+def test_distinct_operations_ignore_spacing_case_order_and_whole_translations():
+    from mist_pl.chem.crystals import distinct_symmetry_operations
+
+    same = ["x,y,z", "'   +x,   +y,   +z'", "X, Y, Z", "x, y, z+1"]
+    assert distinct_symmetry_operations(same) == 1
+    assert distinct_symmetry_operations(["-x,y,1/2-z", "-x, y, -z+0.5", "y-x,-x,z+1/3", "-x+y,-x,1/3+z"]) == 2
+    assert distinct_symmetry_operations(["x,y,z", "-x,-y,-z", "x,-y,1/2+z", "-x,y,1/2-z"]) == 4
+    assert distinct_symmetry_operations(["not an operation", "not an  operation", "x,y"]) == 2  # by text
+    # untrusted text: a zero denominator or a huge number is counted by its text, never raises
+    assert distinct_symmetry_operations(["x,y,1/0", "x,y," + "9" * 5000, "x,y,1/2/3", "x,y,z"]) == 4
+
+
+def test_the_size_guard_still_refuses_what_really_expands_too_far():
+    from mist_pl.chem.crystals import parse_cif
+
+    text = REPEATED_SYMOPS_CIF.read_text()
+    with pytest.raises(X.CrystalError, match="would expand to ~616 sites"):
+        parse_cif(text, max_sites=600)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 from itertools import islice
-from pathlib import Path
 
 import pytest
 
@@ -12,9 +10,7 @@ from mist_pl.data.config import load_mixture
 from mist_pl.data.corpora import CORPORA, corpus_unavailable_reason, read_corpus
 from mist_pl.data.sources import Record
 
-REPO = Path(__file__).resolve().parents[2]
-TINY_MIX = REPO / "conf" / "data" / "chem_mix_tiny.yaml"
-HAVE_CHEM = importlib.util.find_spec("mist_pl.chem.describe") is not None
+TINY_MIX = "conf/data/chem_mix_tiny.yaml"  # resolved to the shipped config from any directory
 
 
 def first_records(name: str, n: int = 3, **options) -> list[Record]:
@@ -58,7 +54,6 @@ def test_moses_is_read_from_the_molsets_package_or_reported_missing():
     assert len(records) == 3 and all(r.fields["SMILES"] for r in records)
 
 
-@pytest.mark.skipif(not HAVE_CHEM, reason="the crystals corpus needs mist_pl.chem.crystals")
 def test_tiny_mix_validates_offline():
     cfg = load_mixture(TINY_MIX)
     names = [s.name for s in cfg.sources]
@@ -67,7 +62,6 @@ def test_tiny_mix_validates_offline():
     assert cfg.tokenizer == "mist-chem"
 
 
-@pytest.mark.skipif(not HAVE_CHEM, reason="mist_pl.chem not available yet")
 def test_every_tiny_mix_source_yields_documents():
     from mist_pl.data.documents import documents
     from mist_pl.data.sources import read_source
@@ -82,7 +76,6 @@ def test_every_tiny_mix_source_yields_documents():
         assert all(isinstance(t, str) and t.strip() for t in texts)
 
 
-@pytest.mark.skipif(not HAVE_CHEM, reason="mist_pl.chem not available yet")
 def test_chemistry_transforms_count_bad_records():
     from mist_pl.data.transforms import apply_transform, build_transform
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import pytest
 import torch
 from sft_helpers import (
-    EMPTY_PROMPT,
-    MISSING_COMPLETION,
     SYSTEM,
     chat_records,
     check_chat_row,

@@ -44,8 +44,9 @@ def test_sft_loss_falls(tmp_path, pack):
     mix = {"seed": 3, "tokenizer": "mist-chem",
            "sources": [{"name": "alkanes", "format": "jsonl", "path": str(data), "weight": 1, "transform": {"kind": "chat"}}]}
     L.seed_everything(0, verbose=False)
-    # Examples are 54-56 tokens: two per packed row of 112, one per padded row of 64.
-    dm = MixtureDataModule(mix, seq_len=112 if pack else 64, batch_size=4, pack=pack, val_fraction=0.0)
+    # Examples are 56-61 tokens (digits are single tokens): two per packed row of 128, one
+    # per padded row of 64.
+    dm = MixtureDataModule(mix, seq_len=128 if pack else 64, batch_size=4, pack=pack, val_fraction=0.0)
     module = SFTModule(optim=OptimConfig(lr=3e-3, warmup_steps=2, schedule="constant"))
     record = RecordLosses()
     trainer = L.Trainer(

@@ -78,7 +78,8 @@ def test_parquet_rows_and_columns(tmp_path):
 
 
 def test_local_hf_datasets(tmp_path):
-    datasets = pytest.importorskip("datasets")
+    import datasets  # a core dependency: missing, the test fails
+
     folder = tmp_path / "saved"
     datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["x", "y"]})}).save_to_disk(folder)
     records, _ = split(read_file(str(folder), "hf"))

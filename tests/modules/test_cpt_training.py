@@ -1,5 +1,7 @@
 """A short CPT run on a small mixture: the loss falls and validation is reported per source."""
 
+import math
+
 import lightning as L
 import pytest
 
@@ -27,8 +29,10 @@ def test_loss_falls(cpt_run):
     trainer, losses = cpt_run
     assert trainer.global_step == 40 and len(losses) == 40
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
-    # Random init starts near ln(vocab) ~ 8.3; a few dozen steps learn SMILES statistics.
-    assert losses[0] > 7.5 and first > 6.5
+    # Random init starts near ln(vocab) (vocabulary of the tiny tokenizer, ~7.4); a few dozen
+    # steps learn SMILES statistics.
+    uniform = math.log(len(trainer.lightning_module.tokenizer))
+    assert losses[0] > uniform - 0.5 and first > uniform - 1.5, (losses[0], first, uniform)
     assert last < first - 1.5, (first, last)
 
 

@@ -27,8 +27,7 @@ def loss_grads_saved(module, batch):
 
 def checkpointing_on(model) -> bool:
     # transformers 5 renamed is_gradient_checkpointing (deprecated) to is_activation_checkpointing.
-    flag = getattr(model, "is_activation_checkpointing", None)
-    return model.is_gradient_checkpointing if flag is None else flag
+    return model.is_activation_checkpointing
 
 
 def test_checkpointing_gives_the_same_loss_and_gradients():

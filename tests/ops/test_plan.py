@@ -13,7 +13,6 @@ import pytest
 
 from mist_pl.plan import main as plan_main
 from mist_pl.planning.dims import BUILTIN, from_config_json, resolve_dims, tiny_dims
-from mist_pl.planning.memory import plan_memory
 from mist_pl.planning.speed import flops_per_token
 from mist_pl.planning.workload import load_recipe, workload_from_recipe
 from ops_helpers import REPO
@@ -47,6 +46,17 @@ def test_tiny_dimensions_match_the_built_model_and_its_config_json(tmp_path):
     assert from_config_json(tmp_path / "tiny" / "config.json").params == dims.params
 
 
+def test_planned_flops_per_token_are_the_ones_the_throughput_callback_logs(tmp_path):
+    """A planned MFU and a logged one mean the same: same FLOPs per token, tied head included."""
+    from mist_pl.callbacks.throughput import flops_per_token as logged_flops_per_token
+    from mist_pl.models.factory import ModelConfig, build_model, build_tokenizer
+
+    config = ModelConfig()
+    model = build_model(config, build_tokenizer(config))
+    assert model.config.tie_word_embeddings
+    assert flops_per_token(tiny_dims(), 256) == logged_flops_per_token(model, 256)
+
+
 @pytest.mark.parametrize("recipe", RECIPES, ids=[r.stem for r in RECIPES])
 def test_every_recipe_plans(recipe, capsys):
     plan = plan_json(capsys, "--config", str(recipe), "--nodes", "1", "--gpus-per-node", "8")
@@ -62,12 +72,13 @@ def test_every_recipe_plans(recipe, capsys):
 
 def test_cpt_recipe_numbers(capsys):
     """conf/recipes/cpt_qwen2.5-3b.yaml by hand: 4096 x 4 x 4 x 8 = 524,288 tokens per step;
-    6 x non-embedding parameters + attention per token; sharded fp32 state 16 bytes/param / 8."""
+    6 x matmul parameters (all of them: the tied embedding is also the output head) +
+    attention per token, as TokenThroughput counts; sharded fp32 state 16 bytes/param / 8."""
     plan = plan_json(capsys, "--config", str(REPO / "conf/recipes/cpt_qwen2.5-3b.yaml"), "--nodes", "1",
                      "--gpus-per-node", "8", "--mfu", "0.4", "--peak-tflops", "989")
     d = BUILTIN["qwen2.5-3b"]
     assert plan["speed"]["tokens_per_step"] == 524_288
-    assert plan["speed"]["flops_per_token"] == 6 * (d.params - 151936 * 2048) + 12 * 36 * 2048 * 4096
+    assert d.tied and plan["speed"]["flops_per_token"] == 6 * d.params + 12 * 36 * 2048 * 4096
     assert plan["speed"]["tokens_per_s"] == pytest.approx(0.4 * 989e12 * 8 / plan["speed"]["flops_per_token"])
     memory = plan["memory_bytes"]
     assert memory["parameters (sharded)"] == memory["gradients (sharded)"] == d.params * 4 / 8

@@ -4,7 +4,6 @@ previous checkpoint with a warning; a checkpoint of another model fails naming w
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import pytest
 import torch

@@ -25,8 +25,7 @@ CASES = {
 @pytest.mark.parametrize("stage", list(CASES))
 def test_sigterm_checkpoint_then_resume_continues_like_an_uninterrupted_run(stage, tmp_path, monkeypatch):
     config, extra, steps, stop_at, keys = CASES[stage]
-    if not (REPO / config).is_file():
-        pytest.skip(f"{config} does not exist yet")
+    assert (REPO / config).is_file(), f"{config} is missing: a renamed or deleted config must fail, not skip"
     monkeypatch.chdir(tmp_path)
     if stage == "cpt":
         extra = [*extra, f"--data.mixture={write_mix(tmp_path / 'mix.yaml')}"]

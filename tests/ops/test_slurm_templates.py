@@ -96,8 +96,7 @@ def test_template_launches_cli_with_the_allocation(template, tmp_path):
                      f"--trainer.logger.init_args.version job_{JOB_ID}", "--ckpt_path last --trainer.max_steps=7"):
         assert expected in line, expected
     config = command[command.index("--config") + 1]
-    if not (REPO / config).is_file():
-        pytest.skip(f"the template's default recipe {config} is not in conf/recipes yet")
+    assert (REPO / config).is_file(), f"the template's default recipe {config} is missing from conf/recipes"
 
 
 def wait_for(condition, timeout: float, what: str, process: subprocess.Popen) -> None:

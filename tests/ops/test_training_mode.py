@@ -12,4 +12,4 @@ def test_model_from_a_folder_trains_with_activation_checkpointing(tmp_path):
     config = ModelConfig(name_or_path=str(tmp_path / "m"), tokenizer="mist-chem", gradient_checkpointing=True)
     model = build_model(config, build_tokenizer(config))
     assert model.training and all(m.training for m in model.modules())
-    assert model.is_gradient_checkpointing
+    assert model.is_activation_checkpointing

@@ -81,14 +81,15 @@ def _hand_rollouts(tokenizer, pad_value=None, extra_left_pad=0):
     if extra_left_pad:
         ids = torch.cat([torch.full((n, extra_left_pad), tokenizer.pad_token_id), ids], 1)
         mask = torch.cat([torch.zeros(n, extra_left_pad, dtype=torch.long), mask], 1)
+    vocab = len(tokenizer)  # random ids stay inside the tokenizer's vocabulary
     lengths = torch.tensor([5, 2, 7, 1, 3, 6])
     completion_mask = (torch.arange(7)[None] < lengths[:, None]).long()
-    completion = torch.randint(10, 1800, (n, 7))
+    completion = torch.randint(10, vocab, (n, 7))
     completion = torch.where(completion_mask.bool(), completion, tokenizer.pad_token_id)
     if pad_value is not None:  # garbage wherever the masks say "padding"
         g = torch.Generator().manual_seed(pad_value)
-        ids = torch.where(mask.bool(), ids, torch.randint(10, 1800, ids.shape, generator=g))
-        completion = torch.where(completion_mask.bool(), completion, torch.randint(10, 1800, completion.shape, generator=g))
+        ids = torch.where(mask.bool(), ids, torch.randint(10, vocab, ids.shape, generator=g))
+        completion = torch.where(completion_mask.bool(), completion, torch.randint(10, vocab, completion.shape, generator=g))
     return Rollouts(ids, mask, completion, completion_mask, completion_mask.bool(),
                     advantages=torch.tensor([1.0, -0.5, 0.25, -1.0, 0.7, -0.2]),
                     group=torch.arange(3).repeat_interleave(2))

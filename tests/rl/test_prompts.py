@@ -106,3 +106,21 @@ def test_examples_from_a_function_and_argument_checks(tokenizer):
     with pytest.raises(ValueError, match="data.overlong"):
         PromptDataModule(examples_fn="x.y", overlong="drop")
     assert isinstance(batch["index"], torch.Tensor)
+
+
+def test_columns_set_the_charge_rule_of_every_example_and_a_bad_one_stops_setup(tokenizer, tmp_path):
+    records = [{"elements": ["Fe", "O"], "space_group": 227, "oxidation_states": "icsd24_low"},
+               {"elements": ["Na", "Cl"], "space_group": 225}]
+    path = _write(tmp_path / "p.jsonl", records)
+    dm = _module(tokenizer, path, batch_size=2, shuffle=False, task="cond_mat_gen",
+                 columns={"oxidation_states": "icsd24_medium", "mixed_valence": True})
+    (batch,) = _batches(dm)
+    assert batch["columns"]["oxidation_states"] == ["icsd24_medium", "icsd24_medium"]  # the config's value wins
+    assert batch["columns"]["mixed_valence"] == [True, True]
+    with pytest.raises(ValueError, match=r"p.jsonl:1 \(task cond_mat_gen\): oxidation_states='smact99' is not one of"):
+        _module(tokenizer, path, batch_size=2, task="cond_mat_gen", columns={"oxidation_states": "smact99"})
+    bad = _write(tmp_path / "bad.jsonl", [{"elements": ["Na", "Cl"], "space_group": 225, "mixed_valence": "yes"}])
+    with pytest.raises(ValueError, match="mixed_valence='yes'"):
+        _module(tokenizer, bad, batch_size=1, task="cond_mat_gen")
+    with pytest.raises(ValueError, match="data.columns"):
+        PromptDataModule(train_path=path, columns=["oxidation_states"])

@@ -5,19 +5,18 @@ imports them by reference, quickly. The file has a distinctive name because pyte
 this folder on sys.path and test helpers are imported by module name.
 """
 
-import os
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def demo_root():
-    """The mist-demo fixture folder ($MIST_DEMO_DATA or ../shared/data/mist-demo), or None."""
-    for candidate in (os.environ.get("MIST_DEMO_DATA"), REPO.parent / "shared" / "data" / "mist-demo"):
-        if candidate and Path(candidate, "reactions").is_dir():
-            return Path(candidate)
-    return None
+def demo_root() -> Path:
+    """The mist-demo fixture folder shipped in the package (never a folder beside the repository)."""
+    from mist_pl.shipped import MIST_DEMO
+
+    assert (MIST_DEMO / "reactions").is_dir(), f"the package's mist-demo fixtures are missing: {MIST_DEMO}"
+    return MIST_DEMO
 
 
 def completion(answer, think="reasoning"):

@@ -45,9 +45,12 @@ COLUMNS = {
 }
 
 
-def test_fixture_build_of_every_task(tmp_path, demo, capsys):
-    assert main(["--task", "all", "--out", str(tmp_path), "--demo-dir", str(demo), "--limit", "20"]) == 0
+def test_fixture_build_of_every_task(tmp_path, demo, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the fixtures come from the package, whatever the working directory
+    assert main(["--task", "all", "--out", str(tmp_path), "--limit", "20"]) == 0
     printed = capsys.readouterr().out
+    origins = [row["origin"] for row in _rows(tmp_path / "rxn_mcq" / "train.jsonl")]
+    assert origins and all(origin.startswith(str(demo)) for origin in origins)
     for name in TASK_NAMES:
         summary = _check_outputs(tmp_path / name, name, COLUMNS[name])
         assert sum(summary["kept"].values()) > 0 and f"{name} (fixtures)" in printed
@@ -88,3 +91,30 @@ def test_a_missing_input_fails_naming_the_file(tmp_path, capsys):
     assert "schneider50k.tsv" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--task", "rxn_naming", "--out", str(tmp_path), "--fractions", "0.5", "0.5", "0.5"])
+
+
+def test_demo_dir_reads_another_copy_and_a_missing_one_is_named(tmp_path, demo, capsys):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(demo / "reactions", copy / "reactions")
+    assert main(["--task", "rxn_true_false", "--out", str(tmp_path / "tf"), "--demo-dir", str(copy), "--no-sft"]) == 0
+    assert all(row["origin"].startswith(str(copy)) for row in _rows(tmp_path / "tf" / "train.jsonl"))
+    assert main(["--task", "rxn_true_false", "--out", str(tmp_path / "x"), "--demo-dir", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in capsys.readouterr().err
+
+
+def test_material_requests_carry_the_charge_rule_they_were_chosen_by(tmp_path):
+    from mist_pl.chem.charge_balance import is_charge_balanced
+
+    args = ["--task", "cond_mat_gen", "--source", "raw", "--limit", "12", "--substitutions", "1", "--no-sft",
+            "--fractions", "1", "0", "0"]
+    assert main([*args, "--out", str(tmp_path / "strict")]) == 0
+    rows = _rows(tmp_path / "strict" / "train.jsonl")
+    assert rows and {(r["oxidation_states"], r["mixed_valence"]) for r in rows} == {("icsd24_medium", False)}
+    assert all(is_charge_balanced(r["answer"]) for r in rows)
+    assert main([*args, "--out", str(tmp_path / "mixed"), "--oxidation-states", "icsd24_low", "--mixed-valence"]) == 0
+    mixed = _rows(tmp_path / "mixed" / "train.jsonl")
+    assert {(r["oxidation_states"], r["mixed_valence"]) for r in mixed} == {("icsd24_low", True)}
+    with pytest.raises(SystemExit):
+        main([*args, "--out", str(tmp_path / "bad"), "--oxidation-states", "icsd99"])

@@ -61,7 +61,8 @@ def test_shipped_molecules_and_materials():
 
     rocksalt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     request = material_request(rocksalt, "test:NaCl", tally)
-    assert request == {"elements": ["Cl", "Na"], "space_group": 225, "answer": "Cl4Na4", "origin": "test:NaCl"}
+    assert request == {"elements": ["Cl", "Na"], "space_group": 225, "answer": "Cl4Na4", "origin": "test:NaCl",
+                       "oxidation_states": "icsd24_medium", "mixed_valence": False}  # the rule it was chosen by
     iron = Structure(Lattice.cubic(2.87), ["Fe", "Fe"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     odd = Structure(Lattice.cubic(4.0), ["Na", "Cl", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5], [0, 0.5, 0.5]])
     assert material_request(iron, "fe", tally) is None and material_request(odd, "nacl2", tally) is None

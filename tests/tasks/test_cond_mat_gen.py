@@ -4,7 +4,7 @@ import pytest
 from pymatgen.core import Composition, Lattice, Structure
 from pymatgen.io.cif import CifWriter
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
-from smact.screening import smact_validity
+from smact.screening import ICSD24FilterConfig, smact_validity
 from tasks_testkit import completion
 
 from mist_pl.tasks import cond_mat_gen as cmg
@@ -47,11 +47,61 @@ def test_text_format_rejects_other_text(answer):
 
 @pytest.mark.parametrize("counts, formula", [({"Na": 1, "Cl": 1}, "NaCl"), ({"Na": 1, "Cl": 2}, "NaCl2"), ({"Mg": 1, "O": 1}, "MgO"), ({"Fe": 2, "O": 3}, "Fe2O3"), ({"Ba": 1, "Ti": 1, "O": 3}, "BaTiO3")])
 def test_charge_balance_agrees_with_smact(counts, formula):
-    assert charge_balanced(counts) == smact_validity(formula)
+    strict = ICSD24FilterConfig(consensus=3, commonality="medium")  # the default set, icsd24_medium
+    assert charge_balanced(counts) == smact_validity(formula, icsd_filter=strict)
 
 
 def test_smact_premise():
     assert smact_validity("NaCl") and not smact_validity("NaCl2")
+
+
+# The held-out cases: with the requested elements, a composition no real oxidation states
+# balance must not earn top-1 or the charge-balance weight (SMACT's default set took them).
+IMPOSSIBLE_ANSWERS = [("Sr Ti O O O O O O O O <sg1>", ("Sr", "Ti", "O"), 1), ("Y O O <sg225>", ("Y", "O"), 225),
+                      ("Na Cl Cl Cl <sg225>", ("Na", "Cl"), 225)]
+REAL_ANSWERS = [("Sr Ti O O O <sg221>", ("Sr", "Ti", "O"), 221), ("Na Cl <sg225>", ("Na", "Cl"), 225),
+                ("Mg O <sg225>", ("Mg", "O"), 225), ("Ba Ti O O O <sg99>", ("Ba", "Ti", "O"), 99),
+                ("Zn S <sg216>", ("Zn", "S"), 216), ("Ga As <sg216>", ("Ga", "As"), 216),
+                ("Li Co O O <sg166>", ("Li", "Co", "O"), 166)]
+
+
+@pytest.mark.parametrize("answer, elements, space_group", IMPOSSIBLE_ANSWERS)
+def test_impossible_composition_is_not_top1_and_loses_the_charge_weight(answer, elements, space_group):
+    example = {"elements": list(elements), "space_group": space_group}
+    assert not cmg.top1(completion(answer), example)
+    total = sum(w for k, w in W.items() if k != "novel")
+    assert score(answer, elements, space_group) == pytest.approx((total - W["charge_balanced"]) / total)
+
+
+@pytest.mark.parametrize("answer, elements, space_group", REAL_ANSWERS)
+def test_real_compounds_are_top1(answer, elements, space_group):
+    assert cmg.top1(completion(answer), {"elements": list(elements), "space_group": space_group})
+    assert score(answer, elements, space_group) == pytest.approx(1.0)
+
+
+def test_yo2_as_a_cif_is_not_charge_balanced():
+    fluorite = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.2), ["Y", "O"], [[0, 0, 0], [0.25, 0.25, 0.25]])
+    assert fluorite.composition.reduced_formula == "YO2"
+    cif = str(CifWriter(fluorite))
+    example = {"elements": ["Y", "O"], "space_group": 225}
+    assert not cmg.top1(completion(cif), example)
+    total = sum(w for k, w in C.items() if k != "novel")
+    assert score(cif, ("Y", "O"), 225) == pytest.approx((total - C["charge_balanced"]) / total)
+
+
+def test_charge_settings_are_columns_and_a_bad_one_is_named():
+    fe3o4 = ("Fe Fe Fe O O O O <sg227>", ("Fe", "O"), 227)
+    assert not cmg.top1(completion(fe3o4[0]), {"elements": ["Fe", "O"], "space_group": 227})
+    assert cmg.top1(completion(fe3o4[0]), {"elements": ["Fe", "O"], "space_group": 227, "mixed_valence": True})
+    loose = {"elements": ["Y", "O"], "space_group": 225, "oxidation_states": "icsd24_low"}
+    assert cmg.top1(completion("Y O O <sg225>"), loose)  # the loose set has the hole; the default does not
+    with pytest.raises(ValueError, match="oxidation_states='icsd99'"):
+        cmg.check_settings({"oxidation_states": "icsd99"})
+    with pytest.raises(ValueError, match="mixed_valence='yes'"):
+        cmg.check_settings({"mixed_valence": "yes"})
+    with pytest.raises(ValueError, match="icsd99"):  # a setting, not an answer: never read as a zero reward
+        cmg.cond_mat_gen_reward([completion("Na Cl <sg225>")], elements=[["Na", "Cl"]], space_group=[225],
+                                oxidation_states=["icsd99"])
 
 
 # ------------------------------------------------------------------ text rewards

@@ -23,10 +23,7 @@ def examples(demo_dir):
 def demo_dir():
     from tasks_testkit import demo_root
 
-    root = demo_root()
-    if root is None:
-        pytest.skip("mist-demo fixtures not found")
-    return root
+    return demo_root()
 
 
 @pytest.fixture(scope="module")

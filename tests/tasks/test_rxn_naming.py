@@ -87,3 +87,51 @@ def test_load_examples_needs_the_columns(tmp_path):
     path.write_text("smiles,name\nCCO,ethanol\n")
     with pytest.raises(ValueError, match="reaction column"):
         rxn.load_examples(path)
+
+
+# The column layout of the MiST reference code's reaction-naming data (demo/datasets/
+# rxn_naming_sample.csv there): upper-case REACTION_PROMPT (reaction SMILES) and CLASS.
+REFERENCE_LAYOUT = (
+    "REACTION_PROMPT,CLASS\n"
+    "CC(=O)Cl.CCO>>CC(=O)OCC.Cl,Acylation\n"
+    "c1ccc(-c2ccccc2)cc1,C-C Coupling\n"
+    "CC(=O)c1ccccc1.[H][H]>>CC(O)c1ccccc1,Reduction\n"
+)
+
+
+def test_load_examples_reads_the_reference_codes_column_layout(tmp_path):
+    path = tmp_path / "rxn_naming_sample.csv"
+    path.write_text(REFERENCE_LAYOUT)
+    examples = rxn.load_examples(path)
+    assert [(e["reaction"], e["answer"]) for e in examples] == [
+        ("CC(=O)Cl.CCO>>CC(=O)OCC.Cl", "Acylation"), ("CC(=O)c1ccccc1.[H][H]>>CC(O)c1ccccc1", "Reduction")]
+    assert examples.skipped == [(f"{path}:3", "not a reaction SMILES")]
+
+
+def test_load_examples_takes_named_columns_for_any_other_layout(tmp_path):
+    path = tmp_path / "mine.csv"
+    path.write_text("id,rxn_text,rxn_smiles,my_label,class\n1,x,CC(=O)Cl.NCC>>CC(=O)NCC,Acylation,Reduction\n")
+    assert rxn.load_examples(path)[0]["answer"] == "Reduction"  # found by name: the 'class' column
+    named = rxn.load_examples(path, reaction_column="rxn_smiles", class_column="my_label")
+    assert [(e["reaction"], e["answer"]) for e in named] == [("CC(=O)Cl.NCC>>CC(=O)NCC", "Acylation")]
+    with pytest.raises(ValueError, match="class_column='Label' is not a column"):
+        rxn.load_examples(path, class_column="Label")
+
+
+def test_build_reads_a_file_with_named_columns(tmp_path):
+    import json
+
+    from mist_pl.tasks.build import main
+
+    path = tmp_path / "mine.tsv.csv"
+    rows = [("CC(=O)Cl.NCC>>CC(=O)NCC", "Acylation"), ("CC(=O)c1ccccc1.[H][H]>>CC(O)c1ccccc1", "Reduction"),
+            ("CC(=O)Cl.CCO>>CC(=O)OCC", "Acylation"), ("O=C(O)c1ccccc1.CO>>COC(=O)c1ccccc1", "Functional Group Interconversion")]
+    path.write_text("smiles_of_reaction,named_class\n" + "".join(f"{r},{c}\n" for r, c in rows))
+    out = tmp_path / "out"
+    args = ["--task", "rxn_naming", "--source", "file", "--input", str(path), "--out", str(out), "--fractions", "1", "0", "0"]
+    assert main([*args, "--reaction-column", "smiles_of_reaction", "--class-column", "named_class"]) == 0
+    train = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    assert sorted(r["answer"] for r in train) == sorted(c for _, c in rows)
+    assert main([*args]) == 2  # no column of a known name: the build says so instead of a traceback
+    assert main(["--task", "rxn_naming", "--source", "file", "--out", str(out)]) == 2  # no --input
+

@@ -179,7 +179,7 @@ def test_no_closed_answer_block_is_invalid(name, cases):
         f"<think>x</think>{answer}</answer>",  # stray close
         f"<think>x</think><answer><answer>{answer}</answer></answer>",  # nested: ambiguous
         f"<think>x</think><Answer>{answer}</Answer>",  # tags are case-sensitive
-        f"<think>x</think><answer></answer>",
+        "<think>x</think><answer></answer>",
     ]
     for text in shapes:
         assert task.valid(text, example) is False, text

@@ -1,17 +1,18 @@
 """Where the build finds its inputs: the fetched raw files and the mist-demo fixtures.
 
 Raw files are where ``python -m mist_pl.tasks.fetch --out data/raw`` puts them (see
-:mod:`.pins`). The demo fixtures are found through ``$MIST_DEMO_DATA`` or at
-``../shared/data/mist-demo`` next to the repository. A required file that is missing
-fails with its path and the command that makes it.
+:mod:`.pins`). The mist-demo fixtures ship inside the package
+(:data:`mist_pl.shipped.MIST_DEMO`); ``--demo-dir`` points the build at another copy of
+that layout. A required file that is missing fails with its path and the command that
+makes it.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
+from mist_pl.shipped import MIST_DEMO
+
 DEFAULT_RAW_DIR = Path("data/raw")
 SAMPLES = Path(__file__).with_name("samples")
 
@@ -38,17 +39,9 @@ def raw_file(raw_dir: Path, relative: str) -> Path:
     return require(Path(raw_dir) / relative)
 
 
-def demo_root() -> Path | None:
-    """The mist-demo folder: ``$MIST_DEMO_DATA``, else ``../shared/data/mist-demo`` next
-    to the repository; None when neither exists."""
-    for candidate in (os.environ.get("MIST_DEMO_DATA"), REPO.parent / "shared" / "data" / "mist-demo"):
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    return None
-
-
-def require_demo_root(explicit: Path | None = None) -> Path:
-    root = explicit or demo_root()
-    if root is None:
-        raise MissingInput("mist-demo fixtures not found: pass --demo-dir, set MIST_DEMO_DATA, or provide ../shared/data/mist-demo")
-    return require(Path(root), "the mist-demo fixture folder")
+def demo_root(explicit: Path | None = None) -> Path:
+    """The mist-demo folder: ``explicit`` (``--demo-dir``) if given, else the copy shipped
+    in the package. Fails naming the folder when it is not there."""
+    if explicit is not None:
+        return require(Path(explicit), "the --demo-dir folder")
+    return require(MIST_DEMO, "the mist-demo fixtures shipped in the package; reinstall mist-pl")

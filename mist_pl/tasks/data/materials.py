@@ -5,7 +5,8 @@ test structures and 288 AFLOW prototypes) gives one request, its element set and
 space group (spglib); charge-balanced element substitutions of it
 (:func:`mist_pl.chem.substitution.charge_balanced_substitutions`, SMACT-checked) give
 more, with the parent's space group (a substitution keeps the symmetry of the sites).
-Elemental crystals and compositions SMACT rejects are dropped: the reward requires
+Elemental crystals and compositions SMACT rejects (with the build's oxidation-state set,
+strict by default: :mod:`mist_pl.chem.charge_balance`) are dropped: the reward requires
 charge balance, so a request no answer can fully satisfy would teach nothing.
 
 The reference answer is the cell's formula (``"Na4Cl4"``): one token per atom of the
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from mist_pl.tasks.data.tally import Tally
+from mist_pl.tasks.material_checks import ChargeSettings
 
 MAX_CELL_ATOMS = 40  # longer answers than this are not worth a prompt for a small model
 
@@ -25,8 +27,11 @@ def _formula(counts: dict[str, int]) -> str:
     return "".join(f"{element}{n}" for element, n in sorted(counts.items()))
 
 
-def material_request(structure, origin: str, tally: Tally, space_group: int | None = None) -> dict | None:
-    """One example dict for a structure, or None (counted) when it cannot be a request."""
+def material_request(structure, origin: str, tally: Tally, space_group: int | None = None,
+                     charge: ChargeSettings = ChargeSettings()) -> dict | None:
+    """One example dict for a structure, or None (counted) when it cannot be a request.
+    The example carries ``charge`` as its ``oxidation_states`` / ``mixed_valence`` columns,
+    so the reward judges answers by the rule its requests were chosen by."""
     from mist_pl.chem.charge_balance import is_charge_balanced
     from mist_pl.chem.crystals import space_group as find_space_group
 
@@ -41,16 +46,18 @@ def material_request(structure, origin: str, tally: Tally, space_group: int | No
     if sum(counts.values()) > MAX_CELL_ATOMS:
         tally.drop(f"more than {MAX_CELL_ATOMS} atoms in the cell", origin)
         return None
-    if not is_charge_balanced(counts):
+    if not is_charge_balanced(counts, oxidation_states=charge.oxidation_states, mixed_valence=charge.mixed_valence):
         tally.drop("not charge balanced (SMACT)", origin)
         return None
     number = space_group if space_group is not None else find_space_group(structure)[1]
-    return {"elements": sorted(counts), "space_group": number, "answer": _formula(counts), "origin": origin}
+    return {"elements": sorted(counts), "space_group": number, "answer": _formula(counts), "origin": origin,
+            "oxidation_states": charge.oxidation_states, "mixed_valence": charge.mixed_valence}
 
 
-def shipped_material_requests(tally: Tally, substitutions: int = 2, seed: int = 0, limit: int | None = None) -> Iterator[dict]:
+def shipped_material_requests(tally: Tally, substitutions: int = 2, seed: int = 0, limit: int | None = None,
+                              charge: ChargeSettings = ChargeSettings()) -> Iterator[dict]:
     """Requests from every shipped structure and up to ``substitutions`` substituted
-    variants of each (deterministic for ``seed``)."""
+    variants of each (deterministic for ``seed``), charge balanced under ``charge``."""
     from mist_pl.chem.crystal_library import shipped_structures
     from mist_pl.chem.crystals import space_group as find_space_group
     from mist_pl.chem.substitution import charge_balanced_substitutions
@@ -61,15 +68,17 @@ def shipped_material_requests(tally: Tally, substitutions: int = 2, seed: int = 
         origin = f"pymatgen:{name}"
         try:
             number = find_space_group(structure)[1]
-            request = material_request(structure, origin, tally, number)
+            request = material_request(structure, origin, tally, number, charge)
         except Exception as error:  # a malformed shipped entry must not end the build
             tally.drop("unreadable structure", f"{origin}: {error}")
             continue
         if request is None:
             continue
         yield request
-        for mapping, variant in charge_balanced_substitutions(structure, n=substitutions, seed=seed):
+        for mapping, variant in charge_balanced_substitutions(structure, n=substitutions, seed=seed,
+                                                              oxidation_states=charge.oxidation_states,
+                                                              mixed_valence=charge.mixed_valence):
             swap = ",".join(f"{old}->{new}" for old, new in mapping.items())
-            sub = material_request(variant, f"{origin} [{swap}]", tally, number)
+            sub = material_request(variant, f"{origin} [{swap}]", tally, number, charge)
             if sub is not None:
                 yield sub

@@ -6,7 +6,7 @@ task                      sources
 rxn_naming                schneider50k (classes mapped) + rxn-insight's 1,000 reactions
 rxn_prediction, rxn_mcq,  the same reactions plus ORD's 14,798 (and, on request, the
 rxn_true_false            ~500k uspto_yields reactions)
-iupac_to_smiles           mist-demo PubChem names (when present) + ORD name/SMILES
+iupac_to_smiles           the shipped mist-demo PubChem names + ORD name/SMILES
                           pairs, all confirmed by OPSIN
 canonicalization          molecules shipped with RDKit + ORD compounds, as written and
                           as seeded random SMILES
@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mist_pl.chem.charge_balance import DEFAULT_OXIDATION_STATES
 from mist_pl.tasks.data import layout
 from mist_pl.tasks.data.raw_reactions import RawReaction, read_ord_reactions, read_rxn_insight, read_schneider, read_uspto_yields
 from mist_pl.tasks.data.reaction_classes import DEFAULT_OXIDATION_POLICY
@@ -44,6 +45,11 @@ class RawOptions:
     smiles_variants: int = 1  # random spellings per molecule for canonicalization
     substitutions: int = 2  # substituted variants per shipped structure
     demo_dir: Path | None = None
+    oxidation_states: str = DEFAULT_OXIDATION_STATES  # cond_mat_gen: charge-balance set (mist_pl.chem.charge_balance)
+    mixed_valence: bool = False
+    input_file: Path | None = None  # --source file: the task's own file format
+    reaction_column: str | None = None  # rxn_naming --source file: column names (default: found by name)
+    class_column: str | None = None
 
 
 def _raw_reactions(options: RawOptions, sources: tuple[str, ...], tally: Tally) -> Iterator[RawReaction]:
@@ -77,12 +83,11 @@ def _name_pairs(options: RawOptions, tally: Tally) -> Iterator[tuple[str, str, s
     from mist_pl.tasks import get_task
     from mist_pl.tasks.data.ord_compounds import read_datasets
 
-    demo = options.demo_dir or layout.demo_root()
-    if demo is not None:
-        for relative in FIXTURE_PUBCHEM:
-            examples = get_task("iupac_to_smiles").load_examples(Path(demo) / relative)
-            tally.absorb(examples.skipped)
-            yield from ((e["name"], e["answer"], e["origin"]) for e in examples[: options.limit])
+    demo = layout.demo_root(options.demo_dir)
+    for relative in FIXTURE_PUBCHEM:
+        examples = get_task("iupac_to_smiles").load_examples(layout.require(demo / relative, "a mist-demo fixture file"))
+        tally.absorb(examples.skipped)
+        yield from ((e["name"], e["answer"], e["origin"]) for e in examples[: options.limit])
     compounds = read_datasets(layout.raw_file(Path(options.raw_dir), layout.ORD_DATASETS), tally)
     for n, compound in enumerate(compounds):
         if options.limit is not None and n >= options.limit:
@@ -149,5 +154,8 @@ def raw_examples(task: str, options: RawOptions, tally: Tally) -> list[dict]:
     if task == "cond_mat_gen":
         from mist_pl.tasks.data.materials import shipped_material_requests
 
-        return list(shipped_material_requests(tally, options.substitutions, options.seed, options.limit))
+        from mist_pl.tasks.material_checks import ChargeSettings
+
+        charge = ChargeSettings(options.oxidation_states, options.mixed_valence)
+        return list(shipped_material_requests(tally, options.substitutions, options.seed, options.limit, charge))
     raise ValueError(f"no raw source for task {task!r}")

