@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from mist_pl import shipped
-from mist_pl.data.config import DataConfigError, load_mixture
+from mist_pl.data.config import load_mixture
+from mist_pl.data.errors import DataConfigError
 
 PACKAGE = Path(shipped.__file__).resolve().parent
 REPO = PACKAGE.parent

@@ -35,6 +35,10 @@ import warnings
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Optional, Union
 
+from mist_pl.data.corpora import corpus_unavailable_reason, get_corpus
+from mist_pl.data.errors import DataConfigError
+from mist_pl.data.sources import reader_options
+from mist_pl.data.transforms import build_transform
 from mist_pl.shipped import resolve_config
 
 FILE_FORMATS = ("csv", "tsv", "jsonl", "txt", "parquet", "hf", "cif_dir")
@@ -42,10 +46,6 @@ FILE_FORMATS = ("csv", "tsv", "jsonl", "txt", "parquet", "hf", "cif_dir")
 # only plain names, so that no name (``..``, ``a/b``, ``/abs``) can put shards elsewhere.
 SOURCE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 NOT_NAMES = (".", "..")
-
-
-class DataConfigError(ValueError):
-    """A mixture file (or inline mixture) is wrong; the message names the file and the field."""
 
 
 @dataclass
@@ -210,10 +210,6 @@ def validate_mixture(cfg: MixtureConfig) -> MixtureConfig:
 
 def _validate_source(spec: SourceSpec, where: str) -> Optional[SourceSpec]:
     """The checked source with defaults filled in, or None for an unavailable optional source."""
-    from mist_pl.data.corpora import corpus_unavailable_reason, get_corpus
-    from mist_pl.data.sources import reader_options
-    from mist_pl.data.transforms import build_transform
-
     for name in ("transform", "options"):
         if getattr(spec, name) is not None and not isinstance(getattr(spec, name), dict):
             raise DataConfigError(f"{where}.{name}: expected a mapping, got {getattr(spec, name)!r}")

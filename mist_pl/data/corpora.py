@@ -25,12 +25,16 @@ to the corpus reader where noted.
 
 A corpus whose package or file is missing reports why (:func:`corpus_unavailable_reason`);
 a mixture can mark such a source ``optional: true`` to run without it.
+
+:func:`read_source` reads any source of a mixture: a corpus by name, else its files
+through the readers of :mod:`mist_pl.data.sources`.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
@@ -205,3 +209,12 @@ def read_corpus(name: str, options: Optional[dict] = None) -> Iterator[Item]:
     corpus = get_corpus(name)
     options = dict(options or {})
     return corpus.read(corpus.files(options), options)
+
+
+def read_source(spec) -> Iterator[Item]:
+    """All items of a source (a :class:`~mist_pl.data.config.SourceSpec`), in a fixed order."""
+    if spec.corpus is not None:
+        items = read_corpus(spec.corpus, spec.options)
+    else:
+        items = (item for path in spec.paths() for item in read_file(path, spec.format, spec.options))
+    return islice(items, spec.max_records) if spec.max_records else items

@@ -62,10 +62,11 @@ import numpy as np
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
-from mist_pl.data.config import DataConfigError, MixtureConfig, load_mixture
+from mist_pl.data.config import MixtureConfig, load_mixture
 from mist_pl.data.datasets import HeldOutRows, MixtureStream, StreamLoader
 from mist_pl.data.docstore import ShardDocs, ShardError
 from mist_pl.data.documents import check_chat_template, check_sources, load_in_memory
+from mist_pl.data.errors import DataConfigError
 from mist_pl.data.mixture import Mixture, MixtureSource, rows_per_epoch, seeded_rng, stable_key
 from mist_pl.data.overlong import OverlongCounts, fit_examples
 from mist_pl.data.packing import Documents, PackPlan, plan_rows

@@ -20,9 +20,11 @@ from typing import Iterable, Iterator, Optional, Sequence
 import numpy as np
 
 from mist_pl.data.chat import ChatTemplateError, encode_chat
-from mist_pl.data.config import DataConfigError, MixtureConfig, SourceSpec
+from mist_pl.data.config import MixtureConfig, SourceSpec
+from mist_pl.data.corpora import read_source
 from mist_pl.data.docstore import MemoryDocs
-from mist_pl.data.sources import Item, Malformed, read_source
+from mist_pl.data.errors import DataConfigError
+from mist_pl.data.sources import Item, Malformed
 from mist_pl.data.stats import SourceStats
 from mist_pl.data.transforms import ChatExample, Document, apply_transform, build_transform, is_chat, record_seed
 

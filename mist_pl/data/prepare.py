@@ -39,10 +39,12 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
-from mist_pl.data.config import DataConfigError, MixtureConfig, SourceSpec, load_mixture
+from mist_pl.data.config import MixtureConfig, SourceSpec, load_mixture
+from mist_pl.data.corpora import read_source
 from mist_pl.data.documents import check_chat_template, check_sources, tokenize_chunk
+from mist_pl.data.errors import DataConfigError
 from mist_pl.data.shards import FORMAT, read_manifest, shard_name, shard_problem, shard_record, write_manifest, write_shard
-from mist_pl.data.sources import Item, read_source
+from mist_pl.data.sources import Item
 from mist_pl.data.stats import SourceStats
 from mist_pl.data.tokenization import resolve_tokenizer, tokenizer_fingerprint
 from mist_pl.data.transforms import is_chat

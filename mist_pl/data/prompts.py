@@ -37,7 +37,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from transformers import PreTrainedTokenizerBase
 
-from mist_pl.models.chat import render_prompt
+from mist_pl.models.chat import left_pad, render_prompt
+from mist_pl.models.tokenizer import load_tokenizer
+from mist_pl.runtime.imports import import_object
+from mist_pl.tasks.registry import check_examples, get_task
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +118,7 @@ class LeftPadCollator:
         self.pad_id = pad_id
 
     def __call__(self, items: Sequence[tuple[int, list[int], dict]]) -> dict:
-        width = max(len(ids) for _, ids, _ in items)
-        input_ids = torch.full((len(items), width), self.pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(items), width), dtype=torch.long)
-        for row, (_, ids, _) in enumerate(items):
-            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            attention_mask[row, width - len(ids) :] = 1
+        input_ids, attention_mask = left_pad([ids for _, ids, _ in items], self.pad_id)
         names = sorted({k for _, _, example in items for k in example})
         columns = {k: [example.get(k) for _, _, example in items] for k in names}
         index = torch.tensor([i for i, _, _ in items], dtype=torch.long)
@@ -234,8 +232,6 @@ class PromptDataModule(L.LightningDataModule):
             if getattr(module, "tokenizer", None) is not None:
                 self.tokenizer = module.tokenizer
             elif self.tokenizer_name is not None:
-                from mist_pl.models.tokenizer import load_tokenizer
-
                 self.tokenizer = load_tokenizer(self.tokenizer_name)
             else:
                 raise ValueError("data: no tokenizer (attach a model with a tokenizer or set data.tokenizer)")
@@ -244,8 +240,6 @@ class PromptDataModule(L.LightningDataModule):
     def load_examples(self) -> tuple[list[dict], list[str]]:
         skipped: list[str] = []
         if self.examples_fn is not None:
-            from mist_pl.rl.rewards import import_object
-
             examples = [dict(e) for e in import_object(self.examples_fn, what="data.examples_fn")()]
         else:
             path = Path(self.train_path).expanduser()
@@ -254,8 +248,6 @@ class PromptDataModule(L.LightningDataModule):
             if path.suffix == ".jsonl":
                 examples, skipped = read_jsonl(path)
             elif self.task is not None:
-                from mist_pl.tasks.registry import get_task
-
                 loader = get_task(self.task).load_examples
                 if loader is None:
                     raise ValueError(f"task {self.task!r} reads no files; give a .jsonl train_path")
@@ -268,8 +260,6 @@ class PromptDataModule(L.LightningDataModule):
             if self.task is not None:
                 example.setdefault("task", self.task)
             example.update(self.columns)
-        from mist_pl.tasks.registry import check_examples
-
         check_examples(examples)
         return examples, skipped
 
@@ -279,8 +269,6 @@ class PromptDataModule(L.LightningDataModule):
             return prompt
         task = example.get("task")
         if isinstance(task, str):
-            from mist_pl.tasks.registry import get_task
-
             try:
                 return get_task(task).build_prompt(example)
             except (KeyError, ValueError, TypeError) as error:
@@ -294,8 +282,6 @@ class PromptDataModule(L.LightningDataModule):
             return self.response_prefix
         task = example.get("task")
         if isinstance(task, str):
-            from mist_pl.tasks.registry import get_task
-
             try:
                 return get_task(task).response_prefix
             except KeyError:

@@ -26,6 +26,10 @@ that are not valid in it (a Latin-1 line in a UTF-8 file) is malformed,
 it with replacement characters would train on text nobody wrote and count it nowhere. A
 file is decoded with ``surrogateescape`` so such bytes reach the reader intact and are
 found per row (a U+FFFD written in valid UTF-8 is text, and kept).
+
+This module is the bottom of the data readers: it imports no other part of the
+package. Reading a whole source (a named corpus or files) is
+:func:`mist_pl.data.corpora.read_source`.
 """
 
 from __future__ import annotations
@@ -38,7 +42,6 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Union
 
@@ -70,17 +73,6 @@ class Malformed:
 
 
 Item = Union[Record, Malformed]
-
-
-def read_source(spec) -> Iterator[Item]:
-    """All items of a source (a :class:`~mist_pl.data.config.SourceSpec`), in a fixed order."""
-    if spec.corpus is not None:
-        from mist_pl.data.corpora import read_corpus
-
-        items = read_corpus(spec.corpus, spec.options)
-    else:
-        items = (item for path in spec.paths() for item in read_file(path, spec.format, spec.options))
-    return islice(items, spec.max_records) if spec.max_records else items
 
 
 def read_file(path: str, fmt: str, options: Optional[dict] = None) -> Iterator[Item]:

@@ -26,6 +26,9 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 
 from mist_pl.data.sources import Item, Malformed, Origin, Record
 from mist_pl.shipped import mist_demo_file
+from mist_pl.tasks.data.fixture_examples import CLASS_SAMPLE
+from mist_pl.tasks.registry import get_task
+from mist_pl.tasks.traces import TRACES
 
 # Tasks whose examples the package ships (small fixtures for smoke runs, not benchmarks):
 # the mist-demo file each reads, under mist_pl/assets/mist_demo.
@@ -41,8 +44,6 @@ OPTIONS = ("task", "path")
 def shipped_examples(task_name: str) -> Optional[Path]:
     """The package's example file for a task, or None."""
     if task_name == "rxn_naming":  # the task suite's real class-labelled sample (reaction, class columns)
-        from mist_pl.tasks.data.fixture_examples import CLASS_SAMPLE
-
         return CLASS_SAMPLE
     relative = SHIPPED_EXAMPLES.get(task_name)
     return mist_demo_file(relative) if relative is not None else None
@@ -55,8 +56,6 @@ def _task(options: Mapping[str, Any]):
     name = options.get("task")
     if not isinstance(name, str) or not name:
         raise ValueError("corpus 'task_sft' needs option 'task' (a task name, e.g. rxn_mcq)")
-    from mist_pl.tasks.registry import get_task
-
     try:
         task = get_task(name)
     except KeyError as err:
@@ -85,8 +84,6 @@ def placeholder_completion(example: Mapping[str, Any]) -> Optional[str]:
 
 def completion_builder(task_name: str) -> Callable[[Mapping[str, Any]], Optional[str]]:
     """The task suite's trace builder for ``task_name``, else :func:`placeholder_completion`."""
-    from mist_pl.tasks.traces import TRACES
-
     return TRACES.get(task_name, placeholder_completion)
 
 

@@ -45,7 +45,7 @@ import warnings
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Optional, Union
 
-from mist_pl.data.config import DataConfigError
+from mist_pl.data.errors import DataConfigError
 
 
 

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from mist_pl.models.chat import left_pad
+from mist_pl.models.factory import context_limit
 from mist_pl.rl.forward import continuation_logits
 
 OK = "ok"
@@ -63,15 +65,6 @@ class SpanScore:
     @property
     def ok(self) -> bool:
         return self.status == OK
-
-
-def context_limit(model: torch.nn.Module, max_length: int | None = None) -> int | None:
-    """The longest sequence the model may score: its position limit, or ``max_length``
-    when that is smaller. None when neither is known."""
-    config = getattr(model, "config", None)
-    limits = [getattr(config, "max_position_embeddings", None), max_length]
-    limits = [int(x) for x in limits if x is not None]
-    return min(limits) if limits else None
 
 
 def status_counts(scores: Sequence[SpanScore]) -> dict[str, int]:
@@ -127,7 +120,7 @@ def score_items(
     up to float rounding."""
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} must be at least 1")
-    limit = context_limit(model, max_length)
+    limit = context_limit(model, max_length=max_length)
     results: list[SpanScore | None] = [None] * len(items)
     runnable: list[tuple[int, list[int], int]] = []  # (item index, ids, prefix length)
     for i, item in enumerate(items):
@@ -184,14 +177,11 @@ def _score_batch_shared(model, tokenizer, batch: list[tuple[int, list[int], int]
     prefixes = [tuple(ids[:p]) for _, ids, p in batch]
     group_of = {prefix: g for g, prefix in enumerate(dict.fromkeys(prefixes))}
     targets = [ids[p:] for _, ids, p in batch]
-    p_width, t_width = max(map(len, prefixes)), max(map(len, targets))
-    prompt_ids = torch.full((len(batch), p_width), pad, dtype=torch.long)
-    prompt_mask = torch.zeros((len(batch), p_width), dtype=torch.long)
+    t_width = max(map(len, targets))
+    prompt_ids, prompt_mask = left_pad(prefixes, pad)
     target_ids = torch.full((len(batch), t_width), pad, dtype=torch.long)
     target_mask = torch.zeros((len(batch), t_width), dtype=torch.long)
-    for row, (prefix, target) in enumerate(zip(prefixes, targets)):
-        prompt_ids[row, p_width - len(prefix) :] = torch.tensor(prefix)
-        prompt_mask[row, p_width - len(prefix) :] = 1
+    for row, target in enumerate(targets):
         target_ids[row, : len(target)] = torch.tensor(target)
         target_mask[row, : len(target)] = 1
     group = torch.tensor([group_of[prefix] for prefix in prefixes])

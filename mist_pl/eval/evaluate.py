@@ -36,10 +36,10 @@ from typing import Any
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from mist_pl.diagnostics.scoring import context_limit
 from mist_pl.eval.generation import sample_completions
 from mist_pl.eval.pass_at_k import mean_pass_at_k
 from mist_pl.models.chat import encode_prompt
+from mist_pl.models.factory import context_limit
 from mist_pl.tasks.registry import Task
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ def evaluate_task(
     all_finished: Callable[[bool], bool] | None = None,
 ) -> EvalResult:
     config = config or EvalConfig()
-    limit = context_limit(model, config.max_length)
+    limit = context_limit(model, max_length=config.max_length)
     prompt_limit = None if limit is None else limit - config.max_new_tokens
     prefix = task.response_prefix if config.response_prefix is None else config.response_prefix
     kept, texts, prompts, skipped = prepare_prompts(task, examples, tokenizer, config.system_prompt, prompt_limit,

@@ -11,10 +11,16 @@ exactly what it is trained on:
   suite opens every answer with ``<think>`` (as the MiST reference code does), so the model
   begins inside its reasoning and half of the layout is given. Rewards and metrics judge
   ``response_prefix + generated text``.
+
+Batches of prompts are left-padded (:func:`left_pad`), so every prompt ends where
+generation starts; the RL data loader, evaluation and span scoring share that one helper.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import torch
 from transformers import PreTrainedTokenizerBase
 
 
@@ -39,3 +45,16 @@ def encode_prompt(
     # The template already holds every control token the model needs.
     text = render_prompt(tokenizer, prompt, system, response_prefix)
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id lists -> ``(input_ids, attention_mask)``, both ``[N, longest]`` int64,
+    each row right-aligned with ``pad_id`` (mask 0) on its left. An empty row is all pad."""
+    width = max((len(p) for p in prompts), default=0)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        if prompt:
+            ids[row, width - len(prompt) :] = torch.tensor(list(prompt), dtype=torch.long)
+            mask[row, width - len(prompt) :] = 1
+    return ids, mask

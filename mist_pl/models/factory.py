@@ -15,9 +15,10 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
 from mist_pl.models.attention import ATTENTION_BACKENDS, runtime_attention
-from mist_pl.models.lora import LoraConfig, apply_lora, check_qlora_supported, quantization_config
+from mist_pl.models.lora import LoraConfig, apply_lora, check_qlora, quantization_config
 from mist_pl.models.new_tokens import resize_for_added_tokens
 from mist_pl.models.sharded_init import build_sharded, sharded_build_blocker
+from mist_pl.models.sharding import enable_activation_checkpointing
 from mist_pl.models.tiny import TINY_PRESET, tiny_config
 from mist_pl.models.tokenizer import BUILTIN_TOKENIZERS, load_tokenizer
 from mist_pl.models.weights import load_weights
@@ -112,17 +113,22 @@ def max_positions(cfg: ModelConfig) -> int | None:
     return getattr(AutoConfig.from_pretrained(folder), "max_position_embeddings", None)
 
 
+def context_limit(model=None, lm: ModelConfig | None = None, max_length: int | None = None) -> int | None:
+    """The longest sequence a model takes: the built ``model``'s ``max_position_embeddings``
+    (no file read), else that of the ``lm`` config (:func:`max_positions`); ``max_length``
+    lowers it when smaller. None when none of them is known.
+
+    The one statement of a model's context, used by the start-up checks, generation and
+    span scoring alike."""
+    position_limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if position_limit is None and lm is not None:
+        position_limit = max_positions(lm)
+    limits = [int(x) for x in (position_limit, max_length) if x is not None]
+    return min(limits) if limits else None
+
+
 def build_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
     return load_tokenizer(cfg.tokenizer_source(), add_chem_tokens=cfg.add_chem_tokens)
-
-
-def enable_activation_checkpointing(model: PreTrainedModel) -> None:
-    """Recompute each decoder layer in backward; non-reentrant, so frozen inputs (LoRA) work."""
-    kwargs = {"use_reentrant": False}
-    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x name
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
-    else:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def build_model(
@@ -144,7 +150,7 @@ def build_model(
     attn = runtime_attention(cfg.attn_implementation, accelerator, precision, dtype)
     folder = cfg.model_folder()
     if cfg.lora is not None:
-        check_qlora_supported(cfg.lora, has_folder=folder is not None)
+        check_qlora(cfg.lora, "cuda" if torch.cuda.is_available() else "cpu", has_folder=folder is not None)
         if cfg.lora.quantize_4bit and weights is not None:
             raise ValueError(
                 f"{weights_source}: 4-bit QLoRA cannot start from a training checkpoint; export it "

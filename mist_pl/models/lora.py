@@ -57,15 +57,23 @@ def require_peft():
     return peft
 
 
-def check_qlora_supported(cfg: LoraConfig, has_folder: bool) -> None:
-    """Fail before any weight is read when QLoRA cannot run here."""
-    if not cfg.quantize_4bit:
+def check_qlora(cfg: LoraConfig | None, device_type: str, *, has_folder: bool = True, sharded: bool = False) -> None:
+    """Fail before any weight is read when QLoRA (``quantize_4bit``) cannot run: it needs a
+    CUDA device (bitsandbytes' 4-bit layers do not train elsewhere), a single GPU (no FSDP
+    sharding) and a pretrained model folder. ``device_type`` is where the model will
+    train ("cuda", "cpu", ...): the trainer's device at setup, CUDA's availability when
+    the model is built. Plain LoRA (or no LoRA) always passes."""
+    if cfg is None or not cfg.quantize_4bit:
         return
-    if not torch.cuda.is_available():
+    if device_type != "cuda":
         raise RuntimeError(
-            "lm.lora.quantize_4bit=true (QLoRA) needs a CUDA GPU: bitsandbytes 4-bit layers do not "
-            "train on CPU. Set quantize_4bit: false to train plain LoRA adapters on CPU."
+            f"lm.lora.quantize_4bit=true (QLoRA) needs a CUDA GPU, but training runs on {device_type}: "
+            "bitsandbytes 4-bit layers do not train there. Set trainer.accelerator: gpu, or "
+            "quantize_4bit: false to train plain LoRA adapters."
         )
+    if sharded:
+        raise ValueError("lm.lora.quantize_4bit=true cannot be combined with FSDP sharding "
+                         "(ModelParallelStrategy): QLoRA is for a single GPU")
     if not has_folder:
         raise ValueError("lm.lora.quantize_4bit=true needs a pretrained model folder in lm.name_or_path, not 'tiny'")
 

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerBase
 
-from mist_pl.models.sharding import apply_fsdp2
+from mist_pl.models.sharding import apply_fsdp2, enable_activation_checkpointing
 
 log = logging.getLogger(__name__)
 
@@ -196,8 +196,6 @@ def build_sharded(config, folder: Path | None, mesh, attn: str, dtype: torch.dty
     uninitialised when ``folder`` is None: fill them, e.g. with :func:`sharded_copy`)."""
     model = empty_model(config, attn, dtype)
     if checkpointing:
-        from mist_pl.models.factory import enable_activation_checkpointing
-
         enable_activation_checkpointing(model)
     apply_fsdp2(model, mesh, param_dtype=param_dtype, trains=trains)
     materialize(model, device)

@@ -10,6 +10,9 @@ FSDP2's own default for a root; it is written out here because passing
 ``reshard_after_forward=True`` to the root call, as every layer gets, turns it off.
 A model that never runs backward (the GRPO reference) reshards its root after forward,
 or it would hold the root's full parameters for good.
+
+:func:`enable_activation_checkpointing`, the other way a big model fits, lives here too:
+both the whole-model and the sharded builders use it.
 """
 
 from __future__ import annotations
@@ -90,3 +93,12 @@ def restore_reshard_state(saved: list[tuple]) -> None:
             state._auto_reshard_after_forward = auto
         for group, mesh_info in groups:
             group.post_forward_mesh_info = mesh_info
+
+
+def enable_activation_checkpointing(model: nn.Module) -> None:
+    """Recompute each decoder layer in backward; non-reentrant, so frozen inputs (LoRA) work."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x name
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)

@@ -15,8 +15,9 @@ import lightning as L
 import torch
 
 from mist_pl.models.factory import ModelConfig, build_model, build_sharded_model, build_tokenizer
+from mist_pl.models.lora import check_qlora
 from mist_pl.models.sharding import apply_fsdp2
-from mist_pl.modules.checks import check_data_size, check_qlora_device, check_seq_len, check_tokenizer
+from mist_pl.modules.checks import check_data_size, check_seq_len, check_tokenizer
 from mist_pl.modules.optim import OptimConfig, build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class LMModule(L.LightningModule):
             if stage == "fit":
                 check_data_size(datamodule, self._data_parallel_size())
         if trainer is not None:
-            check_qlora_device(self.lm_config, trainer.strategy.root_device.type, self.device_mesh is not None)
+            check_qlora(self.lm_config.lora, trainer.strategy.root_device.type, sharded=self.device_mesh is not None)
 
     def _data_parallel_size(self) -> int:
         kwargs = getattr(self.trainer.strategy, "distributed_sampler_kwargs", None) or {}

@@ -1,13 +1,14 @@
 """Start-up checks where the model and the data meet, run in ``LMModule.setup``.
 
 Each one turns a failure that would otherwise surface minutes later (an index error deep
-in RoPE, a run that repeats the same three rows forever, a bitsandbytes kernel missing on
-CPU) into an error that names the settings to change.
+in RoPE, a run that repeats the same three rows forever) into an error that names the
+settings to change. The QLoRA check is :func:`mist_pl.models.lora.check_qlora` (also run
+when the model is built).
 """
 
 from __future__ import annotations
 
-from mist_pl.models.factory import ModelConfig, max_positions
+from mist_pl.models.factory import ModelConfig, context_limit
 
 # How data modules name their sequence length (MixtureDataModule: seq_len).
 SEQ_LEN_ATTRS = ("seq_len", "max_length", "max_seq_len")
@@ -25,19 +26,13 @@ def data_seq_len(datamodule) -> tuple[str, int] | None:
     return None
 
 
-def context_limit(lm: ModelConfig, model=None) -> int | None:
-    """The model's ``max_position_embeddings``: from the built model when there is one
-    (no file read), else from its config."""
-    return getattr(getattr(model, "config", None), "max_position_embeddings", None) or max_positions(lm)
-
-
 def check_seq_len(datamodule, lm: ModelConfig, model=None) -> None:
     """``data.seq_len`` must not exceed the model's ``max_position_embeddings``."""
     found = data_seq_len(datamodule)
     if found is None:
         return
     name, seq_len = found
-    limit = context_limit(lm, model)
+    limit = context_limit(model, lm)
     if limit is not None and seq_len > limit:
         raise DataModelMismatchError(
             f"data.{name}={seq_len} is longer than the model's max_position_embeddings={limit} "
@@ -73,27 +68,13 @@ def check_data_size(datamodule, data_parallel_size: int) -> None:
             )
 
 
-def check_qlora_device(lm: ModelConfig, device_type: str, sharded: bool) -> None:
-    lora = lm.lora
-    if lora is None or not lora.quantize_4bit:
-        return
-    if device_type != "cuda":
-        raise RuntimeError(
-            f"lm.lora.quantize_4bit=true (QLoRA) needs a CUDA GPU, but the trainer runs on {device_type}: "
-            "set trainer.accelerator: gpu, or quantize_4bit: false for plain LoRA"
-        )
-    if sharded:
-        raise ValueError("lm.lora.quantize_4bit=true cannot be combined with FSDP sharding "
-                         "(ModelParallelStrategy): QLoRA is for a single GPU")
-
-
 def check_rollout_len(max_prompt_tokens: int | None, max_new_tokens: int, lm: ModelConfig, model=None) -> None:
     """A GRPO rollout is a prompt plus its completion: the longest allowed prompt
     (``data.max_prompt_tokens``) plus ``sampling.max_new_tokens`` must fit the model's
     context, or the first long prompt fails mid-generation, minutes into the run."""
     if not isinstance(max_prompt_tokens, int):
         return
-    limit = context_limit(lm, model)
+    limit = context_limit(model, lm)
     if limit is not None and max_prompt_tokens + max_new_tokens > limit:
         raise DataModelMismatchError(
             f"data.max_prompt_tokens={max_prompt_tokens} + sampling.max_new_tokens={max_new_tokens} = "

@@ -56,7 +56,7 @@ from mist_pl.rl.advantages import group_advantages
 from mist_pl.rl.config import BatchSizeError, GRPOConfig
 from mist_pl.rl.forward import completion_logits, shares_prompts
 from mist_pl.rl.losses import aggregation_weights, grpo_loss, token_entropy, token_logprobs
-from mist_pl.rl.rewards import RewardComputer, RewardSpec
+from mist_pl.rl.rewards import RewardComputer, RewardSpec, task_reward_specs
 from mist_pl.rl.rollouts import Rollouts
 from mist_pl.rl.sampling import SamplingConfig, build_sampler
 
@@ -78,7 +78,9 @@ class GRPOModule(LMModule):
     Args:
         grpo: the update's settings and batch sizes (:class:`GRPOConfig`).
         sampling: how completions are sampled (:class:`SamplingConfig`).
-        rewards: reward functions by import path with weights (:class:`RewardSpec`).
+        rewards: reward functions by import path with weights (:class:`RewardSpec`); when
+            empty, the rewards ``task`` declares (:attr:`mist_pl.tasks.registry.Task.rewards`).
+        task: the task trained on; its declared rewards are the default for ``rewards``.
         sample_rows: completions kept from each round for the sample table callback.
     """
 
@@ -89,6 +91,7 @@ class GRPOModule(LMModule):
         grpo: GRPOConfig = GRPOConfig(),
         sampling: SamplingConfig = SamplingConfig(),
         rewards: list[RewardSpec] | None = None,
+        task: str | None = None,
         sample_rows: int = 16,
         max_bad_steps: int = 5,
         init_from_ckpt: str | None = None,
@@ -98,8 +101,14 @@ class GRPOModule(LMModule):
         self.grpo = as_config(GRPOConfig, grpo)
         self.sampling = as_config(SamplingConfig, sampling)
         if not rewards:
-            raise ValueError("model.rewards: configure at least one reward function, e.g. "
-                             "[{fn: mist_pl.tasks.answer.format_reward, weight: 1.0}]")
+            if task is None:
+                raise ValueError("model.rewards: configure at least one reward function, e.g. "
+                                 "[{fn: mist_pl.tasks.answer.format_reward, weight: 1.0}], or set model.task "
+                                 "to use that task's own rewards")
+            try:
+                rewards = task_reward_specs(task)
+            except KeyError as error:
+                raise ValueError(f"model.task={task!r}: {error.args[0]}") from None
         self.reward_specs = [r if isinstance(r, RewardSpec) else RewardSpec(**r) for r in rewards]
         self.rewards = RewardComputer(self.reward_specs, self.grpo.reward_timeout_s, self.grpo.reward_runner)
         self.sampler = build_sampler(self.sampling, self.tokenizer)
@@ -117,6 +126,7 @@ class GRPOModule(LMModule):
             "grpo": asdict(self.grpo),
             "sampling": asdict(self.sampling),
             "rewards": [asdict(r) for r in self.reward_specs],
+            "task": task,
             "sample_rows": sample_rows,
         })
 

@@ -6,8 +6,9 @@ Read in this order:
   what a generation round is (prompts x G completions -> optimizer steps).
 * ``sampling``: the sampler interface, the KV-cached in-module sampler (one prefill per
   prompt, stop strings, early stop, FSDP2-safe).
-* ``rewards``: reward functions by import path, called through the task suite's
-  time-bounded ``safe_reward_call``, weighted, plus the tasks' top-1 metric.
+* ``rewards``: reward functions by import path (by default the task's own,
+  ``Task.rewards``), called through the runtime core's time-bounded
+  ``safe_reward_call``, weighted, plus the tasks' top-1 metric.
 * ``advantages``: group-normalized advantages (std scaling on/off, unscored completions).
 * ``rollouts``: one round's tensors; micro-batches cropped to the columns they use.
 * ``forward``: completion logits with each prompt run once per group.

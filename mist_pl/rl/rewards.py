@@ -1,13 +1,13 @@
 """Reward callbacks: configured by import path, called safely, combined by weight.
 
 A reward is a plain function ``fn(completions, **columns) -> list[float | None]`` (the
-task suite's protocol, :mod:`mist_pl.tasks.protocol`). In YAML::
+task suite's protocol, :mod:`mist_pl.runtime.protocol`). In YAML::
 
     rewards:
       - {fn: mist_pl.tasks.rxn_naming.rxn_naming_reward, weight: 1.0}
       - {fn: mist_pl.tasks.answer.format_reward, weight: 0.1}
 
-Each function runs through :func:`mist_pl.tasks.safety.safe_reward_call` with a
+Each function runs through :func:`mist_pl.runtime.safety.safe_reward_call` with a
 wall-clock limit: an exception or a timeout costs only the affected completions their
 reward (``None``), counted and logged per function, and never stops training. A reward
 that returns the wrong number of values raises, naming the function.
@@ -20,15 +20,16 @@ check), through the same safe call as the rewards.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mist_pl.tasks.protocol import per_example, weighted_total
-from mist_pl.tasks.safety import reward_name, safe_reward_call
-from mist_pl.tasks.workers import ThreadRunner
+from mist_pl.runtime.imports import import_object, import_path_of
+from mist_pl.runtime.protocol import per_example, weighted_total
+from mist_pl.runtime.safety import add_warm_modules, safe_reward_call
+from mist_pl.runtime.workers import ThreadRunner
+from mist_pl.tasks.registry import BUILTIN_TASK_MODULES, get_task
 
 log = logging.getLogger(__name__)
 
@@ -43,41 +44,11 @@ class RewardSpec:
     name: str | None = None
 
 
-def import_object(path: str, what: str = "reward fn") -> Any:
-    """``a.b.c`` or ``a.b:c`` -> the object ``c`` of module ``a.b``; ``what`` names the
-    setting in errors.
-
-    Importing runs the module's code and the object is then called, so a config is a
-    program. Only dotted module paths of Python identifiers are accepted, never a file path
-    (``rewards/mine.py:fn``, ``mine.py:fn``) or a path with empty parts, and that is checked
-    before anything is imported."""
-    problem = None
-    if not isinstance(path, str):
-        problem = f"a {type(path).__name__}, not a string"
-    else:
-        module_name, sep, attr = path.partition(":") if ":" in path else path.rpartition(".")
-        parts = [*module_name.split("."), attr]
-        if not sep or not module_name or not attr:
-            problem = "it needs a module and a name in it"
-        elif "py" in parts[-2:] or "/" in path or "\\" in path:
-            problem = "that is a file; put its folder on PYTHONPATH and name its module instead"
-        elif not all(part.isidentifier() for part in parts):
-            bad = next(part for part in parts if not part.isidentifier())
-            problem = f"{bad!r} is not a Python identifier" if bad else "it has an empty part"
-    if problem:
-        raise ValueError(f"{what}={path!r} is not an import path like 'package.module.function' "
-                         f"or 'package.module:function' ({problem})")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ImportError(f"{what}={path!r}: cannot import module {module_name!r} ({error})") from error
-    try:
-        obj = getattr(module, attr)
-    except AttributeError:
-        raise AttributeError(f"{what}={path!r}: module {module_name!r} has no attribute {attr!r}") from None
-    if not callable(obj):
-        raise TypeError(f"{what}={path!r} is not callable")
-    return obj
+def task_reward_specs(task_name: str) -> list[RewardSpec]:
+    """The rewards task ``task_name`` declares (:attr:`Task.rewards`), each named by its
+    import path, with the task's weights: what GRPO on that task scores with when the
+    config lists no rewards. Raises ``KeyError`` naming the known tasks for an unknown one."""
+    return [RewardSpec(fn=import_path_of(r.fn), weight=r.weight) for r in get_task(task_name).rewards]
 
 
 @dataclass
@@ -109,6 +80,8 @@ class RewardComputer:
         if len(set(self.names)) != len(self.names):
             raise ValueError(f"rewards: two reward functions share a name in {self.names}; set name: for one")
         self.timeout_s = timeout_s
+        # The shared reward workers import the built-in task modules up front.
+        add_warm_modules(BUILTIN_TASK_MODULES)
         # None lets safety pick its shared process pool (or threads if processes fail).
         self.runner = ThreadRunner() if runner == "thread" else None
 
@@ -168,8 +141,6 @@ def task_metric(name: str, attribute: str = "top1"):
     if key not in _METRICS:
         metric = None
         try:
-            from mist_pl.tasks.registry import get_task
-
             check = getattr(get_task(name), attribute, None)
             metric = per_example(check) if check is not None else None
         except (KeyError, ImportError) as error:
@@ -178,4 +149,4 @@ def task_metric(name: str, attribute: str = "top1"):
     return _METRICS[key]
 
 
-__all__ = ["RewardComputer", "RewardResult", "RewardSpec", "import_object", "reward_name"]
+__all__ = ["RewardComputer", "RewardResult", "RewardSpec", "task_metric", "task_reward_specs"]

@@ -1,13 +1,12 @@
 """Chemistry tasks: prompts, example builders, rewards and metrics, one file per task.
 
 Look tasks up with :func:`get_task` or browse :data:`TASKS` (both load the built-in
-tasks on first use). Rewards follow the protocol in :mod:`mist_pl.tasks.protocol`;
-call them on model output through :func:`safe_reward_call`. Nothing here imports
-torch.
+tasks on first use). Rewards follow the protocol in :mod:`mist_pl.runtime.protocol`;
+call them on model output through :func:`mist_pl.runtime.safety.safe_reward_call`.
+Nothing here imports torch.
 
-The names below are resolved lazily so that importing a light submodule (the reward
-worker processes import :mod:`mist_pl.tasks.workers`) does not pull in RDKit and
-pymatgen through this package.
+The names below are resolved lazily so that importing a light submodule does not pull
+in RDKit and pymatgen through this package.
 """
 
 from __future__ import annotations
@@ -19,16 +18,11 @@ _EXPORTS = {
     "Parsed": "mist_pl.tasks.answer",
     "format_reward": "mist_pl.tasks.answer",
     "parse_completion": "mist_pl.tasks.answer",
-    "RewardFn": "mist_pl.tasks.protocol",
-    "per_example": "mist_pl.tasks.protocol",
-    "weighted_total": "mist_pl.tasks.protocol",
     "Task": "mist_pl.tasks.registry",
     "WeightedReward": "mist_pl.tasks.registry",
     "get_task": "mist_pl.tasks.registry",
     "register_task": "mist_pl.tasks.registry",
     "load_builtin_tasks": "mist_pl.tasks.registry",
-    "RewardContractError": "mist_pl.tasks.safety",
-    "safe_reward_call": "mist_pl.tasks.safety",
 }
 
 __all__ = ["TASKS", *_EXPORTS]

@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mist_pl.runtime.protocol import per_example
 from mist_pl.tasks.answer import format_reward, parse_completion
 from mist_pl.tasks.examples import Examples, read_csv_rows
 from mist_pl.tasks.prompts import answer_instructions
-from mist_pl.tasks.protocol import per_example
 from mist_pl.tasks.registry import FORMAT_REWARD_WEIGHT, Task, WeightedReward, register_task
 from mist_pl.tasks.smiles_answer import canonical_answer, canonical_gold, smiles_text
 

@@ -57,8 +57,8 @@ from mist_pl.tasks.material_checks import (
     space_group_number,
     structure_counts,
 )
+from mist_pl.runtime.protocol import per_example
 from mist_pl.tasks.prompts import answer_instructions
-from mist_pl.tasks.protocol import per_example
 from mist_pl.tasks.registry import FORMAT_REWARD_WEIGHT, Task, WeightedReward, register_task
 from mist_pl.tasks.space_groups import N_SPACE_GROUPS, number_of_symbol
 

@@ -51,12 +51,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from mist_pl.runtime.protocol import check_columns, example_at
 from mist_pl.tasks.answer import format_reward, parse_completion
 from mist_pl.tasks.examples import Examples, origin
 from mist_pl.tasks.material_answer import cif_text
 from mist_pl.tasks.material_checks import distances_physical, parse_structure
 from mist_pl.tasks.prompts import answer_instructions
-from mist_pl.tasks.protocol import check_columns, example_at
 from mist_pl.tasks.registry import FORMAT_REWARD_WEIGHT, Task, WeightedReward, register_task
 
 log = logging.getLogger(__name__)
@@ -296,7 +296,7 @@ def _prepare(completion: Any, example: Mapping[str, Any]) -> tuple[str, Any]:
 
 
 def crystal_relax_reward(completions: Sequence[Any], **columns: Any) -> list[float | None]:
-    """Batch reward (protocol of :mod:`mist_pl.tasks.protocol`); see the module docstring."""
+    """Batch reward (protocol of :mod:`mist_pl.runtime.protocol`); see the module docstring."""
     check_columns(columns, len(completions), "crystal_relax_reward")
     results: list[float | None] = [None] * len(completions)
     pending: list[tuple[int, Any, str, Any]] = []

@@ -17,8 +17,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from mist_pl.runtime.protocol import RewardFn
 from mist_pl.tasks.answer import RESPONSE_PREFIX
-from mist_pl.tasks.protocol import RewardFn
 
 # Weight of the shape check (<think>..</think><answer>..</answer>) next to a task's
 # own reward: enough to teach the layout early, small against getting chemistry right.
@@ -37,8 +37,8 @@ class Task:
 
     name: registry key.
     build_prompt: example -> prompt text (states the answer format).
-    rewards: reward functions (see :mod:`mist_pl.tasks.protocol`) with weights; the
-        total reward is the weighted sum (:func:`mist_pl.tasks.protocol.weighted_total`).
+    rewards: reward functions (see :mod:`mist_pl.runtime.protocol`) with weights; the
+        total reward is the weighted sum (:func:`mist_pl.runtime.protocol.weighted_total`).
     top1: (completion, example) -> whether the answer is right (the task's metric).
     load_examples: path -> list of example dicts, for the shipped file formats.
     description: one line for listings.

@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mist_pl.runtime.protocol import per_example
 from mist_pl.tasks.answer import format_reward, parse_completion
 from mist_pl.tasks.choices import true_false
 from mist_pl.tasks.examples import Examples, read_csv_rows
 from mist_pl.tasks.prompts import answer_instructions
-from mist_pl.tasks.protocol import per_example
 from mist_pl.tasks.registry import FORMAT_REWARD_WEIGHT, Task, WeightedReward, register_task
 
 CORRECT = 1.0

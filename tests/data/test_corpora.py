@@ -64,7 +64,7 @@ def test_tiny_mix_validates_offline():
 
 def test_every_tiny_mix_source_yields_documents():
     from mist_pl.data.documents import documents
-    from mist_pl.data.sources import read_source
+    from mist_pl.data.corpora import read_source
     from mist_pl.data.stats import SourceStats
 
     cfg = load_mixture(TINY_MIX)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from mist_pl.data.config import DataConfigError, load_mixture
+from mist_pl.data.config import load_mixture
 from mist_pl.data.documents import check_sources
+from mist_pl.data.errors import DataConfigError
 
 
 def write_yaml(path, data):

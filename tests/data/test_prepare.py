@@ -9,8 +9,9 @@ import torch
 import yaml
 
 import mist_pl.data.prepare as prepare_module
-from mist_pl.data.config import DataConfigError, load_mixture
+from mist_pl.data.config import load_mixture
 from mist_pl.data.datamodule import MixtureDataModule
+from mist_pl.data.errors import DataConfigError
 from mist_pl.data.prepare import main, prepare
 from mist_pl.data.shards import map_shard
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mist_pl.data.config import DataConfigError, load_mixture
+from mist_pl.data.config import load_mixture
 from mist_pl.data.corpora import read_corpus
 from mist_pl.data.datamodule import MixtureDataModule
+from mist_pl.data.errors import DataConfigError
 from mist_pl.data.sources import Malformed, Record
 from mist_pl.data.transforms import ChatExample, apply_transform, build_transform
 

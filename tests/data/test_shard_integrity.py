@@ -10,8 +10,9 @@ import json
 
 import pytest
 
-from mist_pl.data.config import DataConfigError, load_mixture
+from mist_pl.data.config import load_mixture
 from mist_pl.data.datamodule import MixtureDataModule
+from mist_pl.data.errors import DataConfigError
 from mist_pl.data.prepare import prepare
 from mist_pl.data.shards import file_sha256, write_shard
 from test_prepare import count_builds, mix_file, shard_bytes  # noqa: F401 (fixtures)

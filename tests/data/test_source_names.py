@@ -8,7 +8,8 @@ import json
 import pytest
 import yaml
 
-from mist_pl.data.config import DataConfigError, load_mixture
+from mist_pl.data.config import load_mixture
+from mist_pl.data.errors import DataConfigError
 from mist_pl.data.prepare import main
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from mist_pl.data.config import DataConfigError, load_mixture
+from mist_pl.data.config import load_mixture
+from mist_pl.data.errors import DataConfigError
 
 
 def mixture(tmp_path, source: dict):

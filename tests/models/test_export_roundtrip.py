@@ -21,8 +21,8 @@ import pytest
 import torch
 
 from mist_pl.data.config import load_mixture
+from mist_pl.data.corpora import read_source
 from mist_pl.data.documents import documents, tokenize_chat
-from mist_pl.data.sources import read_source
 from mist_pl.data.stats import SourceStats
 from mist_pl.data.transforms import ChatExample
 from mist_pl.export import export

@@ -10,8 +10,8 @@ import yaml
 from transformers import AutoModelForCausalLM
 
 from cpt_helpers import SMALL_MIX, quiet_trainer
-from mist_pl.data.config import DataConfigError
 from mist_pl.data.datamodule import MixtureDataModule
+from mist_pl.data.errors import DataConfigError
 from mist_pl.export import export
 from mist_pl.models.factory import ModelConfig, build_tokenizer
 from mist_pl.models.tiny import tiny_config

@@ -1,21 +1,9 @@
 """Helpers shared by the RL tests (conftest.py holds the fixtures)."""
 
-import torch
-
 
 def chat_ids(tokenizer, text: str) -> list[int]:
     out = tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True, return_dict=True)
     return list(out["input_ids"])
-
-
-def left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(map(len, rows))
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, width - len(row):] = torch.tensor(row)
-        mask[i, width - len(row):] = 1
-    return ids, mask
 
 
 def run_toy(tmp_path, steps: int, seed: int = 0, grpo: dict | None = None, sampling: dict | None = None,

@@ -3,12 +3,13 @@ import math
 import pytest
 import torch
 
+from mist_pl.models.chat import left_pad
 from mist_pl.models.factory import ModelConfig
 from mist_pl.modules.grpo import GRPOModule
 from mist_pl.rl.config import BatchSizeError, GRPOConfig
 from mist_pl.rl.rollouts import Rollouts
 from mist_pl.rl.sampling import SamplingConfig
-from rl_helpers import chat_ids, left_pad, run_toy
+from rl_helpers import chat_ids, run_toy
 
 TOY_REWARD = [{"fn": "mist_pl.rl.toy.carbon_reward", "weight": 1.0}]
 
@@ -220,3 +221,21 @@ def test_prompt_plus_completion_longer_than_the_context_fails_at_start(tmp_path)
 
     with pytest.raises(DataModelMismatchError, match=r"max_prompt_tokens=256 \+ sampling.max_new_tokens=1900"):
         run_toy(tmp_path, steps=1, sampling={"max_new_tokens": 1900})
+
+
+def test_rewards_default_to_the_tasks_declared_rewards():
+    """GRPO on a task scores with the task's own rewards (Task.rewards) unless the config
+    lists some; an explicit list still wins, and an unknown task is named."""
+    from mist_pl.runtime.imports import import_object
+    from mist_pl.tasks.registry import get_task
+
+    grpo = GRPOConfig(prompts_per_round=2, num_generations=4, micro_batch_size=4, reward_runner="thread")
+    module = GRPOModule(grpo=grpo, task="rxn_naming")
+    declared = get_task("rxn_naming").rewards
+    assert [import_object(s.fn) for s in module.reward_specs] == [r.fn for r in declared]
+    assert [s.weight for s in module.reward_specs] == [r.weight for r in declared]
+    assert module.hparams["rewards"][0]["fn"] == "mist_pl.tasks.rxn_naming.rxn_naming_reward"
+    explicit = GRPOModule(grpo=grpo, task="rxn_naming", rewards=[{"fn": "mist_pl.tasks.answer.format_reward"}])
+    assert [s.fn for s in explicit.reward_specs] == ["mist_pl.tasks.answer.format_reward"]
+    with pytest.raises(ValueError, match="model.task='no_such_task'.*unknown task"):
+        GRPOModule(grpo=grpo, task="no_such_task")

@@ -2,11 +2,12 @@
 
 import torch
 
+from mist_pl.models.chat import left_pad
 from mist_pl.models.factory import ModelConfig
 from mist_pl.modules.grpo import GRPOModule
 from mist_pl.rl.config import GRPOConfig
 from mist_pl.rl.sampling import SamplingConfig
-from rl_helpers import chat_ids, left_pad
+from rl_helpers import chat_ids
 
 G = 4
 

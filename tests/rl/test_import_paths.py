@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mist_pl.rl.rewards import import_object
+from mist_pl.runtime.imports import import_object
 
 M = "rl_rewards_fixtures"
 
@@ -55,3 +55,16 @@ def test_dotted_and_colon_paths_still_resolve():
     assert import_object(f"{M}.length_reward")(["ab"]) == [2.0]
     assert import_object(f"{M}:length_reward")(["abc"]) == [3.0]
     assert import_object("mist_pl.tasks.answer:format_reward") is import_object("mist_pl.tasks.answer.format_reward")
+
+
+def test_import_path_of_names_the_module_attribute():
+    """A wrapped reward shares its __qualname__ with the scoring function it wraps; its
+    import path is the name its module binds it to, which import_object resolves back."""
+    from mist_pl.runtime.imports import import_path_of
+    from mist_pl.tasks import rxn_naming
+
+    path = import_path_of(rxn_naming.rxn_naming_reward)
+    assert path == "mist_pl.tasks.rxn_naming.rxn_naming_reward"
+    assert import_object(path) is rxn_naming.rxn_naming_reward
+    with pytest.raises(ValueError, match="no import path"):
+        import_path_of(lambda completions: [])

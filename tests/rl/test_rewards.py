@@ -2,8 +2,9 @@ import math
 
 import pytest
 
-from mist_pl.rl.rewards import RewardComputer, RewardSpec, import_object
-from mist_pl.tasks.safety import RewardContractError
+from mist_pl.rl.rewards import RewardComputer, RewardSpec
+from mist_pl.runtime.imports import import_object
+from mist_pl.runtime.safety import RewardContractError
 
 M = "rl_rewards_fixtures"
 

@@ -3,9 +3,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from mist_pl.models.chat import left_pad
 from mist_pl.rl.sampling import HFSampler, SamplingConfig, sample_next_token, stop_token_ids
 
-from rl_helpers import chat_ids, left_pad
+from rl_helpers import chat_ids
 
 PROMPTS = ["Write CCO", "Name this reaction: CC(=O)O.OCC>>CC(=O)OCC please", "hi"]
 

@@ -10,9 +10,9 @@ import pytest
 from tasks_testkit import completion
 from test_valid_answers import CASES
 
+from mist_pl.runtime.protocol import weighted_total
 from mist_pl.tasks import get_task
 from mist_pl.tasks.answer import RESPONSE_PREFIX, format_reward
-from mist_pl.tasks.protocol import weighted_total
 from mist_pl.tasks.rxn_naming import INVALID, REACTION_CLASSES, VALID_WRONG
 
 # crystal_relax's reward runs CHGNet (the optional materials extra): slow, and its

@@ -6,8 +6,8 @@ import time
 import pytest
 import tasks_testkit as rh
 
-from mist_pl.tasks.safety import RewardContractError, safe_reward_call
-from mist_pl.tasks.workers import ProcessRunner, ThreadRunner
+from mist_pl.runtime.safety import RewardContractError, safe_reward_call
+from mist_pl.runtime.workers import ProcessRunner, ThreadRunner
 
 
 @pytest.fixture(scope="module")
@@ -112,14 +112,14 @@ def test_empty_batch_needs_no_call():
 
 
 def test_thread_runner_can_be_chosen_by_environment(monkeypatch):
-    from mist_pl.tasks import safety
+    from mist_pl.runtime import safety
 
     monkeypatch.setenv(safety.RUNNER_ENV, "thread")
     assert isinstance(safety.default_runner(), ThreadRunner)
 
 
 def test_processes_that_cannot_start_fall_back_to_threads(monkeypatch, caplog):
-    from mist_pl.tasks import safety
+    from mist_pl.runtime import safety
 
     def refuse(self):
         raise AssertionError("daemonic processes are not allowed to have children")
@@ -139,8 +139,9 @@ def test_task_rewards_run_in_worker_processes():
 
     from mist_pl.tasks import get_task
     from mist_pl.tasks.material_checks import KnownCompositions
+    from mist_pl.tasks.registry import BUILTIN_TASK_MODULES
 
-    runner = ProcessRunner(n_workers=1)  # warms the built-in task modules, as in training
+    runner = ProcessRunner(n_workers=1, warm_modules=BUILTIN_TASK_MODULES)  # as in training
     try:
         smiles_reward = get_task("rxn_prediction").rewards[0].fn
         completions = [completion("CCOC(C)=O"), completion("CCO"), completion("C1CC")]

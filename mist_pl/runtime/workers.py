@@ -14,8 +14,10 @@ Two runners offer one interface, :meth:`run(calls, timeout_s) -> list[Outcome]`:
   nothing to start, but a thread cannot be killed: a stuck call is abandoned (counted
   in :attr:`ThreadRunner.abandoned`) and keeps its CPU until it returns.
 
-:mod:`mist_pl.tasks.safety` uses the process runner when it can and falls back to
+:mod:`mist_pl.runtime.safety` uses the process runner when it can and falls back to
 threads for unpicklable functions or when processes cannot be started.
+
+Part of the runtime core (:mod:`mist_pl.runtime`): it imports nothing first-party.
 """
 
 from __future__ import annotations
@@ -33,13 +35,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from mist_pl.tasks.registry import BUILTIN_TASK_MODULES
-
 log = logging.getLogger(__name__)
 
-# Modules a fresh worker imports before it reports ready, so a reward's first call is
-# not charged the seconds RDKit/pymatgen take to import.
-DEFAULT_WARM_MODULES = BUILTIN_TASK_MODULES
 WORKER_START_TIMEOUT_S = 120.0
 
 
@@ -163,7 +160,11 @@ class ProcessRunner:
     Here each worker has its own pipe, so exactly the late calls are killed.
     """
 
-    def __init__(self, n_workers: int | None = None, warm_modules: Sequence[str] = DEFAULT_WARM_MODULES):
+    def __init__(self, n_workers: int | None = None, warm_modules: Sequence[str] = ()):
+        """``warm_modules``: modules each fresh worker imports before it reports ready,
+        so a call's first run is not charged the seconds RDKit/pymatgen take to import
+        (the caller knows which; this layer knows no tasks). Workers started later use
+        the current value of :attr:`warm_modules`."""
         self.n_workers = n_workers or max(1, min(4, (os.cpu_count() or 2)))
         self.warm_modules = tuple(warm_modules)
         self._ctx = mp.get_context("spawn")

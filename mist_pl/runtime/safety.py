@@ -10,19 +10,23 @@
   never become silent zeros and never stop training. Non-finite values (NaN, inf) are
   treated the same way, since one NaN would poison a group's advantages.
 
-Time is bounded without ``signal.alarm`` (see :mod:`mist_pl.tasks.workers`): the batch
+Time is bounded without ``signal.alarm`` (see :mod:`mist_pl.runtime.workers`): the batch
 runs once under ``timeout_s``; if it raises or times out, each completion is retried
 alone under its own ``timeout_s``, in parallel on the runner's workers, so exactly the
 bad completions lose their reward. The usual cost of a failure is about
 ``2 * timeout_s``; with many stuck completions the retry phase can take up to
 ``ceil(n / n_workers) * timeout_s`` on the process runner (threads run all at once).
 
-Runner choice (trade-off): the default :class:`~mist_pl.tasks.workers.ProcessRunner`
+Runner choice (trade-off): the default :class:`~mist_pl.runtime.workers.ProcessRunner`
 can kill a call stuck inside a C extension, at the price of worker start-up and
-pickling; :class:`~mist_pl.tasks.workers.ThreadRunner` is free to start but can only
+pickling; :class:`~mist_pl.runtime.workers.ThreadRunner` is free to start but can only
 abandon a stuck call. Unpicklable rewards (closures, lambdas) and environments
 where processes cannot start (e.g. inside a daemonic worker) fall back to threads;
 set ``MIST_PL_REWARD_RUNNER=thread`` to choose threads outright.
+
+Part of the runtime core (:mod:`mist_pl.runtime`): it knows the reward protocol but no
+task; callers name the modules the shared workers should import up front
+(:func:`add_warm_modules`).
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mist_pl.tasks.protocol import RewardFn, columns_at
-from mist_pl.tasks.workers import Call, NotPicklable, Outcome, ProcessRunner, ThreadRunner
+from mist_pl.runtime.protocol import RewardFn, columns_at
+from mist_pl.runtime.workers import Call, NotPicklable, Outcome, ProcessRunner, ThreadRunner
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,19 @@ _runner_lock = threading.Lock()
 _process_runner: ProcessRunner | None = None
 _process_runner_broken = False
 _thread_runner = ThreadRunner()
+_warm_modules: list[str] = []
+
+
+def add_warm_modules(modules: Sequence[str]) -> None:
+    """Have the shared process workers import ``modules`` before they report ready, so a
+    reward's first call is not charged the seconds RDKit/pymatgen take to import. Applies
+    to workers started from now on (the shared pool starts on the first call)."""
+    with _runner_lock:
+        for name in modules:
+            if name not in _warm_modules:
+                _warm_modules.append(name)
+        if _process_runner is not None:
+            _process_runner.warm_modules = tuple(_warm_modules)
 
 
 def default_runner() -> ProcessRunner | ThreadRunner:
@@ -68,7 +85,7 @@ def default_runner() -> ProcessRunner | ThreadRunner:
     with _runner_lock:
         if _process_runner is None:
             try:
-                runner = ProcessRunner()
+                runner = ProcessRunner(warm_modules=_warm_modules)
                 runner.start()
                 _process_runner = runner
             except Exception as error:  # noqa: BLE001 - e.g. no /dev/shm, process limits
