@@ -114,6 +114,7 @@ def build_tasks(out: Path) -> None:
     substitutions (``--source raw``, which needs no fetched file for this task). A quarter
     of each goes to the test split (:data:`SPLIT_FRACTIONS`): 600 reactions leave about 15
     per class there, enough for a class-balanced evaluation set."""
+    # Inside: the demo parses its arguments and plans its stages before a stage loads torch and the training stack.
     from mist_pl.tasks.build import main as build
 
     for task, source in (("rxn_naming", "fixtures"), ("cond_mat_gen", "raw")):
@@ -151,6 +152,7 @@ def sft_mixture(tasks_dir: Path, path: Path) -> Path:
 def prepare_mix(mixture: Path, out: Path) -> Path:
     """Tokenize a CPT mixture into shards + manifest (what a cluster run does once, ahead of
     training); the CPT stage then reads them through ``data.prepared_dir``."""
+    # Inside: the demo parses its arguments and plans its stages before a stage loads torch and the training stack.
     from mist_pl.data.prepare import main as prepare
 
     if prepare(["--config", str(mixture), "--output-dir", str(out), "--workers", "0", "--no-progress"]) != 0:
@@ -168,6 +170,7 @@ def latest_version(stage_dir: Path) -> Path:
 
 def fit_stage(stage: Stage, out_dir: Path, init_from: Path | None) -> Path:
     """Fit one stage; export the final weights to a Hugging Face folder and return it."""
+    # Inside: the demo parses its arguments and plans its stages before a stage loads torch and the training stack.
     from mist_pl.cli import main
     from mist_pl.export import export
 
@@ -200,6 +203,7 @@ def evaluation_examples(tasks_dir: Path, task_name: str, limit: int) -> list[dic
     taken class by class in turn for reaction naming (ten classes, equal numbers: neither
     top-1 nor LS_d then rewards a class prior) and one request per element set before
     any repeats for material generation."""
+    # Inside: the demo parses its arguments and plans its stages before a stage loads torch and the training stack.
     from mist_pl.eval.task_data import answer_key, load_task_examples
     from mist_pl.tasks.registry import get_task
 
@@ -216,6 +220,7 @@ def measure(
     (LS_pass@k, ``passk_<task>``) and the share of valid sampled answers."""
     import torch
 
+    # Inside: the demo parses its arguments and plans its stages before a stage loads torch and the training stack.
     from mist_pl.diagnostics.ls_logprob import run_ls_d
     from mist_pl.diagnostics.suite import DiagnosticOptions, prepare_inputs, run_diagnostic
     from mist_pl.eval.evaluate import EvalConfig, evaluate_task
@@ -290,6 +295,7 @@ def format_table(rows: dict[str, dict[str, float | None]]) -> str:
 def baselines(demo: Demo) -> dict[str, float | None]:
     """What top-1 on rxn_naming means: a uniform guess among the ten classes, and always
     naming the most common class of the evaluated test examples."""
+    # Inside: keeps `import mist_pl.demo` light (see above).
     from mist_pl.tasks.registry import get_task
 
     task = get_task("rxn_naming")

@@ -31,6 +31,8 @@ import lightning as L
 import torch
 from lightning.fabric.utilities.throughput import get_available_flops
 
+from mist_pl.modules.base import compute_dtype
+
 log = logging.getLogger(__name__)
 
 # 6 FLOPs per matmul parameter per token: 2 forward, 4 backward.
@@ -106,8 +108,8 @@ class TokenThroughput(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.peak_flops is None:
-            precision = str(trainer.precision)
-            dtype = torch.bfloat16 if precision.startswith("bf16") else torch.float32
+            # The bf16 peak exactly when the module computes in bf16 (one choice, modules.base).
+            dtype = compute_dtype(str(trainer.precision)) or torch.float32
             self.peak_flops = get_available_flops(pl_module.device, dtype)
         self._start = None
 

@@ -21,6 +21,8 @@ from functools import lru_cache
 from rdkit import Chem, DataStructs, rdBase
 from rdkit.Chem import rdFingerprintGenerator
 
+from mist_pl.chem.rdkit_quiet import quiet_rdkit
+
 MAX_SMILES_LEN = 2000
 """Longest string handed to RDKit (characters). Real drug-like and PubChem
 molecules are far below this; RDKit's writer is quadratic on long chains, so the
@@ -110,8 +112,6 @@ def _parse_checked(text: str) -> Chem.Mol | None:
 
 def parse_with_messages(smiles: object) -> tuple[Chem.Mol | None, list[str]]:
     """Like :func:`parse`, plus the reasons for a failure (for data reports)."""
-    from mist_pl.chem.rdkit_quiet import quiet_rdkit
-
     problem = precheck_problem(smiles)
     if problem is not None:
         return None, [problem]

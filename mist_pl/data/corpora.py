@@ -130,6 +130,7 @@ def _read_pymatgen(files: list[Path], options: dict) -> Iterator[Item]:
     """Option ``prototypes`` (default true) adds pymatgen's AFLOW prototype library."""
     import warnings
 
+    # Inside: pymatgen loads only when a source reads the shipped structures.
     from mist_pl.chem.crystals import shipped_structures, to_cif
 
     structures = shipped_structures(include_prototypes=options.get("prototypes", True))

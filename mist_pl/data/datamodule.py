@@ -63,6 +63,7 @@ from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
 from mist_pl.data.config import MixtureConfig, load_mixture
+from mist_pl.data.contract import DataFacts, model_tokenizer
 from mist_pl.data.datasets import HeldOutRows, MixtureStream, StreamLoader
 from mist_pl.data.docstore import ShardDocs, ShardError
 from mist_pl.data.documents import check_chat_template, check_sources, load_in_memory
@@ -70,6 +71,7 @@ from mist_pl.data.errors import DataConfigError
 from mist_pl.data.mixture import Mixture, MixtureSource, rows_per_epoch, seeded_rng, stable_key
 from mist_pl.data.overlong import OverlongCounts, fit_examples
 from mist_pl.data.packing import Documents, PackPlan, plan_rows
+from mist_pl.data.prepare import prepare, source_fingerprint
 from mist_pl.data.shards import read_manifest, shard_name, shard_problem
 from mist_pl.data.stats import SourceStats
 from mist_pl.data.tokenization import resolve_tokenizer, tokenizer_fingerprint
@@ -88,9 +90,10 @@ class MixtureDataModule(L.LightningDataModule):
             LightningCLI passes the path through and errors name the file; in Python a
             :class:`MixtureConfig` or a dict is accepted too.
         tokenizer: built-in tokenizer name or local folder (or a tokenizer object in
-            Python). Default: the tokenizer of the model being trained (a module with a
-            ``tokenizer`` attribute, as every mist-pl module has), so data and model can
-            never disagree; without a model, the mixture's ``tokenizer``.
+            Python). Default: the tokenizer of the model being trained (a
+            :class:`~mist_pl.data.contract.TokenizerOwner`, as every mist-pl module is),
+            so data and model can never disagree; without a model, the mixture's
+            ``tokenizer``.
         seq_len: tokens per packed row.
         batch_size: rows per batch on each rank.
         num_workers: dataloader worker processes (batches are identical for any number).
@@ -106,8 +109,9 @@ class MixtureDataModule(L.LightningDataModule):
             in a row of its own, padded to ``seq_len`` (incompatible with ``split_documents``).
         val_fraction: share of each source's documents held out for validation.
         max_val_rows: at most this many packed validation rows per source.
-        log_mixture_every_n_batches: log the realized mixture (token shares per source)
-            to the trainer's loggers this often; 0 disables.
+        log_mixture_every_n_batches: offer the realized mixture (token shares per source)
+            for logging this often (:meth:`data_metrics`; the model writes it to the
+            trainer's loggers); 0 disables.
     """
 
     def __init__(
@@ -151,35 +155,28 @@ class MixtureDataModule(L.LightningDataModule):
         self._stream: Optional[MixtureStream] = None
         self._world_size = 1
         self._restored_fingerprint: Optional[str] = None
+        self._step_samples = 0  # global samples of the last counted training batch
 
     # ----------------------------------------------------------------- setup
-    def _model_tokenizer(self) -> Optional[PreTrainedTokenizerBase]:
-        """The tokenizer of the module this data module trains, when attached to a trainer."""
-        trainer = getattr(self, "trainer", None)
-        module = getattr(trainer, "lightning_module", None) if trainer is not None else None
-        return getattr(module, "tokenizer", None)
-
     def _choose_tokenizer(self, cfg: MixtureConfig) -> Union[str, PreTrainedTokenizerBase, None]:
         """data.tokenizer if set, else the model's, else the mixture's. The mixture file's
         tokenizer is only a default for use without a model: token ids from another
         vocabulary would train the model on noise (loss near ln(vocab), silently)."""
         if self.tokenizer is not None:
             return self.tokenizer
-        model_tokenizer = self._model_tokenizer()
-        if model_tokenizer is None:
+        from_model = model_tokenizer(self.trainer)
+        if from_model is None:
             return cfg.tokenizer
         if cfg.tokenizer is not None:
             named = resolve_tokenizer(cfg.tokenizer, f"{cfg.origin}: tokenizer")
-            if tokenizer_fingerprint(named) != tokenizer_fingerprint(model_tokenizer):
+            if tokenizer_fingerprint(named) != tokenizer_fingerprint(from_model):
                 log.warning("%s: tokenizer %r is not the model's; using the model's tokenizer (%s, %d tokens)",
-                            cfg.origin, cfg.tokenizer, type(model_tokenizer).__name__, len(model_tokenizer))
-        return model_tokenizer
+                            cfg.origin, cfg.tokenizer, type(from_model).__name__, len(from_model))
+        return from_model
 
     def prepare_data(self) -> None:
         """With ``prepared_dir``: build missing shards once per node (finished ones are skipped)."""
         if self.prepared_dir:
-            from mist_pl.data.prepare import prepare
-
             cfg = load_mixture(self.mixture)
             prepare(cfg, self.prepared_dir, self._choose_tokenizer(cfg), workers=0)
 
@@ -237,8 +234,6 @@ class MixtureDataModule(L.LightningDataModule):
         return [load_in_memory(spec, cfg.seed, tokenizer) for spec in cfg.sources]
 
     def _load_prepared(self, cfg: MixtureConfig, tokenizer) -> list:
-        from mist_pl.data.prepare import source_fingerprint
-
         folder = Path(self.prepared_dir)
         manifest = read_manifest(folder)
         where = folder / "manifest.json"
@@ -330,14 +325,12 @@ class MixtureDataModule(L.LightningDataModule):
         trainer = self.trainer
         if trainer is not None and trainer.training and isinstance(batch, dict) and "sample_index" in batch:
             self.mark_consumed(batch)
-            every = self.log_mixture_every_n_batches
-            if every and (self.consumed_samples // (len(batch["sample_index"]) * self._world_size)) % every == 0:
-                self.log_realized_mixture()
         return batch
 
     def mark_consumed(self, batch: dict) -> None:
         """Count a training batch as consumed (Lightning does this through the hook above)."""
-        self.consumed_samples += len(batch["sample_index"]) * self._world_size
+        self._step_samples = len(batch["sample_index"]) * self._world_size
+        self.consumed_samples += self._step_samples
         if self._stream is not None:
             self._stream.start = self.consumed_samples  # dataloader workers start here next epoch
 
@@ -387,16 +380,28 @@ class MixtureDataModule(L.LightningDataModule):
         self._require_setup()
         return self._mixture.realized(self.consumed_samples if num_samples is None else num_samples)
 
-    def log_realized_mixture(self) -> None:
-        trainer = self.trainer
-        if trainer is None or not trainer.loggers or not trainer.is_global_zero:
-            return
+    # ------------------------------------------------- contract with the model
+    def data_facts(self) -> DataFacts:
+        """Seq_len, batch size, tokens held, tokenizer and sources (:mod:`mist_pl.data.contract`)."""
+        tokenizer = None if isinstance(self.tokenizer, str) else self.tokenizer
+        tokens = sum(int(s.tokens) for s in self.source_stats.values()) if self.source_stats else None
+        names = tuple(self._mixture.names) if self._mixture is not None else ()
+        return DataFacts(batch_size=self.batch_size, seq_len=self.seq_len, train_tokens=tokens,
+                         tokenizer=tokenizer, source_names=names)
+
+    def data_metrics(self) -> dict[str, float]:
+        """The realized mixture (``data/token_share/<source>``, ``data/tokens/<source>``)
+        every ``log_mixture_every_n_batches`` counted training batches, else nothing."""
+        every = self.log_mixture_every_n_batches
+        if not every or not self._step_samples or self._mixture is None:
+            return {}
+        if (self.consumed_samples // self._step_samples) % every:
+            return {}
         metrics = {}
         for name, row in self.realized_mixture().items():
             metrics[f"data/token_share/{name}"] = row["token_share"]
             metrics[f"data/tokens/{name}"] = row["tokens"]
-        for logger in trainer.loggers:
-            logger.log_metrics(metrics, step=trainer.global_step)
+        return metrics
 
     def packing_efficiency(self) -> dict[str, float]:
         """Non-padding fraction of the packed training rows, per source."""
@@ -420,8 +425,6 @@ class MixtureDataModule(L.LightningDataModule):
 
 def _first_rows(plan, limit: int):
     """The plan cut to its first ``limit`` rows (validation stays short on large sources)."""
-    from mist_pl.data.packing import PackPlan
-
     if plan.num_rows <= limit:
         return plan
     end = int(plan.row_offsets[limit])

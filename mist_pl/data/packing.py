@@ -47,6 +47,8 @@ from typing import Optional, Protocol, Sequence
 import numpy as np
 import torch
 
+from mist_pl.data.docstore import MemoryDocs
+
 IGNORE_INDEX = -100
 
 
@@ -248,8 +250,6 @@ def pack_documents(
 
     With ``loss_masks`` the documents are chat examples: no EOS is appended and labels
     follow the masks (each example must fit ``seq_len``; see :mod:`mist_pl.data.overlong`)."""
-    from mist_pl.data.docstore import MemoryDocs
-
     docs = MemoryDocs(token_lists, loss_masks)
     append_eos = loss_masks is None
     plan = plan_rows(np.arange(len(docs)), docs.lengths, seq_len, split_documents, append_eos, pack)

@@ -37,6 +37,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from transformers import PreTrainedTokenizerBase
 
+from mist_pl.data.contract import DataFacts, model_tokenizer
 from mist_pl.models.chat import left_pad, render_prompt
 from mist_pl.models.tokenizer import load_tokenizer
 from mist_pl.runtime.imports import import_object
@@ -224,13 +225,16 @@ class PromptDataModule(L.LightningDataModule):
 
     # -- loading ---------------------------------------------------------------------
     def attach_tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        """Use ``tokenizer`` (before ``setup``), e.g. without a trainer or a model."""
         self.tokenizer = tokenizer
 
     def _resolve_tokenizer(self) -> PreTrainedTokenizerBase:
+        """The attached tokenizer, else the model's (:func:`~mist_pl.data.contract.model_tokenizer`),
+        else ``data.tokenizer``."""
         if self.tokenizer is None:
-            module = self.trainer.lightning_module if self.trainer is not None else None
-            if getattr(module, "tokenizer", None) is not None:
-                self.tokenizer = module.tokenizer
+            from_model = model_tokenizer(self.trainer)
+            if from_model is not None:
+                self.tokenizer = from_model
             elif self.tokenizer_name is not None:
                 self.tokenizer = load_tokenizer(self.tokenizer_name)
             else:
@@ -328,6 +332,17 @@ class PromptDataModule(L.LightningDataModule):
         if len(kept) < self.batch_size * world:
             raise ValueError(f"prompts: {len(kept)} usable prompts, fewer than one batch of {self.batch_size} per rank x {world} ranks")
         self.dataset = PromptDataset(kept_ids, kept)
+
+    # -- contract with the model ---------------------------------------------------------
+    def data_facts(self) -> DataFacts:
+        """Batch size, prompt limit, usable prompts and tokenizer (:mod:`mist_pl.data.contract`)."""
+        return DataFacts(batch_size=self.batch_size, max_prompt_tokens=self.max_prompt_tokens,
+                         train_examples=len(self.dataset) if self.dataset is not None else None,
+                         tokenizer=self.tokenizer)
+
+    def data_metrics(self) -> dict[str, float]:
+        """Nothing: the prompt counts are logged once, at ``setup``."""
+        return {}
 
     # -- loading batches ---------------------------------------------------------------
     def _per_epoch(self) -> int:

@@ -12,14 +12,14 @@ from typing import Any, Union
 
 from transformers import PreTrainedTokenizerBase
 
+from mist_pl.models.tokenizer import load_tokenizer
+
 
 def resolve_tokenizer(tokenizer: Union[str, PreTrainedTokenizerBase, None], where: str = "tokenizer"):
     """A tokenizer object from a built-in name (``mist-chem``), a local folder, or an object."""
     if tokenizer is None:
         raise ValueError(f"{where}: no tokenizer given (set it in the mixture file or the data module)")
     if isinstance(tokenizer, str):
-        from mist_pl.models.tokenizer import load_tokenizer
-
         tokenizer = load_tokenizer(tokenizer)
     if tokenizer.eos_token_id is None or tokenizer.pad_token_id is None:
         raise ValueError(f"{where}: the tokenizer needs eos_token and pad_token set")

@@ -126,6 +126,7 @@ class TextDocument:
     def __call__(self, fields: dict, seed: int) -> str:
         text = _column_or_template(fields, self.column, self.template)
         if self.tag_smiles:
+            # Inside: RDKit / pymatgen load only when a source uses this transform.
             from mist_pl.chem.spans import tag_smiles_spans
 
             text = tag_smiles_spans(text).text
@@ -144,6 +145,7 @@ class MoleculeDocument:
             raise ValueError(f"randomize={self.randomize!r} must be a probability in [0, 1]")
 
     def __call__(self, fields: dict, seed: int) -> str:
+        # Inside: RDKit / pymatgen load only when a source uses this transform.
         from mist_pl.chem import smiles as chem_smiles
         from mist_pl.chem.tags import wrap_smiles
 
@@ -151,6 +153,7 @@ class MoleculeDocument:
         rng = random.Random(seed)
         randomized = bool(self.randomize) and rng.random() < self.randomize
         if self.describe:
+            # Inside: RDKit / pymatgen load only when a source uses this transform.
             from mist_pl.chem.describe import describe_molecule
 
             text = describe_molecule(smiles, seed=rng.randrange(1, 2**31), randomize_smiles=randomized)
@@ -172,6 +175,7 @@ class NameStructureDocument:
     smiles_column: str = "SMILES"
 
     def __call__(self, fields: dict, seed: int) -> str:
+        # Inside: RDKit / pymatgen load only when a source uses this transform.
         from mist_pl.chem.names import interleave
 
         name = _field(fields, self.name_column)
@@ -187,6 +191,7 @@ class ReactionDocument:
     column: str = "reaction"
 
     def __call__(self, fields: dict, seed: int) -> str:
+        # Inside: RDKit / pymatgen load only when a source uses this transform.
         from mist_pl.chem.describe import describe_reaction
 
         reaction = _field(fields, self.column)
@@ -207,6 +212,7 @@ class CrystalDocument:
             raise ValueError(f"style={self.style!r} must be 'cif', 'compact' or 'mixed' (either, by seed)")
 
     def __call__(self, fields: dict, seed: int) -> str:
+        # Inside: RDKit / pymatgen load only when a source uses this transform.
         from mist_pl.chem import crystals
 
         text = _field(fields, self.column)
@@ -221,6 +227,7 @@ class CrystalDocument:
             if style == "compact":
                 return crystals.to_compact(structure)
             if self.describe:
+                # Inside: RDKit / pymatgen load only when a source uses this transform.
                 from mist_pl.chem.describe import describe_structure
 
                 return describe_structure(structure, seed=rng.randrange(2**31))  # ends in the tagged CIF

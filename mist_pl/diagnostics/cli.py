@@ -87,6 +87,7 @@ def options_from(args: argparse.Namespace) -> DiagnosticOptions:
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Inside, after parsing: --help and argument errors return before torch and the model stack load.
     from mist_pl.eval.loading import load_model
 
     options = options_from(args)

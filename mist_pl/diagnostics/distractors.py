@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mist_pl.chem.smiles import canonicalize
+from mist_pl.tasks.choices import LETTERS
+from mist_pl.tasks.rxn_naming import REACTION_CLASSES
 
 SMILES_TASKS = ("rxn_prediction", "iupac_to_smiles", "canonicalization")
 NO_GOLD_TASKS = {"cond_mat_gen": "no unique gold answer (many materials satisfy a request)"}
@@ -42,12 +44,8 @@ def _closed_set(task: str, example: Mapping[str, Any]) -> AnswerSet | NoAnswerSe
     if not isinstance(gold, str) or not gold:
         return NoAnswerSet("no gold answer")
     if task == "rxn_naming":
-        from mist_pl.tasks.rxn_naming import REACTION_CLASSES
-
         return AnswerSet(gold, tuple(c for c in REACTION_CLASSES if c != gold))
     if task == "rxn_mcq":
-        from mist_pl.tasks.choices import LETTERS
-
         letters = LETTERS[: len(example.get("options") or ())]
         if gold not in letters:
             return NoAnswerSet("gold letter not among the options")

@@ -29,6 +29,8 @@ from pathlib import Path
 from mist_pl.chem.smiles import canonicalize
 from mist_pl.diagnostics.paired import Pair
 from mist_pl.shipped import mist_demo_file
+from mist_pl.tasks.choices import LETTERS
+from mist_pl.tasks.registry import get_task
 
 REACTION, NAME, SPACE_GROUP = "reaction", "name", "space_group"
 KINDS = (REACTION, NAME, SPACE_GROUP)
@@ -112,8 +114,6 @@ def _header(path: Path) -> list[str]:
 
 def facts_from_file(path: str | Path) -> list[Fact]:
     """Facts from one task file, its kind recognized from the name and header."""
-    from mist_pl.tasks.registry import get_task
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"CCS data file {path} does not exist")
@@ -131,7 +131,6 @@ def facts_from_file(path: str | Path) -> list[Fact]:
         return [f for e in examples if (f := name_fact(e["name"], e["answer"], e["origin"]))]
     if "true_reaction" in header:
         examples = get_task("rxn_mcq").load_examples(path)
-        from mist_pl.tasks.choices import LETTERS
 
         return _facts_from_reactions((e["options"][LETTERS.index(e["answer"])], e["origin"]) for e in examples)
     if "label" in header and "reaction" in header:

@@ -14,10 +14,17 @@ from typing import Any
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from mist_pl.diagnostics.ccs import run_ccs
 from mist_pl.diagnostics.corruption import DEFAULT_FRACTION
 from mist_pl.diagnostics.distractors import DEFAULT_NUM_DISTRACTORS
+from mist_pl.diagnostics.ls_logprob import run_ls_d
+from mist_pl.diagnostics.ls_passk import run_ls_passk
+from mist_pl.diagnostics.molecules import read_smiles
 from mist_pl.diagnostics.report import DiagnosticResult
-from mist_pl.diagnostics.scs import DEFAULT_TEMPLATE
+from mist_pl.diagnostics.scs import DEFAULT_TEMPLATE, run_scs
+from mist_pl.diagnostics.statements import default_ccs_files, load_facts
+from mist_pl.eval.task_data import DEFAULT_FILES, load_task_examples
+from mist_pl.tasks.registry import get_task
 
 DIAGNOSTICS = ("scs", "ccs", "ls_d", "ls_passk")
 DEFAULT_SCS_LIMIT = 1000  # of RDKit's 5,000 NCI molecules when no limit is given
@@ -51,9 +58,6 @@ class DiagnosticOptions:
 
 
 def _task_examples(options: DiagnosticOptions) -> dict[str, list[dict]]:
-    from mist_pl.eval.task_data import DEFAULT_FILES, load_task_examples
-    from mist_pl.tasks.registry import get_task
-
     tasks = options.tasks or list(DEFAULT_FILES)
     if len(options.data) > len(tasks):
         raise ValueError(f"{len(options.data)} data files for {len(tasks)} tasks: give one --task per --data")
@@ -64,15 +68,11 @@ def _task_examples(options: DiagnosticOptions) -> dict[str, list[dict]]:
 def prepare_inputs(name: str, options: DiagnosticOptions) -> Any:
     """Read the data diagnostic ``name`` scores."""
     if name == "scs":
-        from mist_pl.diagnostics.molecules import read_smiles
-
         limit = options.limit if options.limit is not None else DEFAULT_SCS_LIMIT
         if not options.data:
             return read_smiles(None, limit)
         return [s for path in options.data for s in read_smiles(path, limit)]
     if name == "ccs":
-        from mist_pl.diagnostics.statements import default_ccs_files, load_facts
-
         return load_facts(options.data or default_ccs_files(), options.limit)
     if name in ("ls_d", "ls_passk"):
         return _task_examples(options)
@@ -91,22 +91,14 @@ def run_diagnostic(
     across ranks (LS_pass@k under FSDP)."""
     common = dict(seed=options.seed, max_length=options.max_length)
     if name == "scs":
-        from mist_pl.diagnostics.scs import run_scs
-
         return run_scs(model, tokenizer, inputs, fraction=options.fraction, template=options.template,
                        batch_size=options.batch_size, **common)
     if name == "ccs":
-        from mist_pl.diagnostics.ccs import run_ccs
-
         return run_ccs(model, tokenizer, inputs, batch_size=options.batch_size, **common)
     if name == "ls_d":
-        from mist_pl.diagnostics.ls_logprob import run_ls_d
-
         return run_ls_d(model, tokenizer, inputs, num_distractors=options.num_distractors, batch_size=options.batch_size,
                         system_prompt=options.system_prompt, think=options.think, **common)
     if name == "ls_passk":
-        from mist_pl.diagnostics.ls_passk import run_ls_passk
-
         return run_ls_passk(model, tokenizer, inputs, k=options.k, n=options.n, temperature=options.temperature,
                             max_new_tokens=options.max_new_tokens, batch_size=options.batch_size,
                             system_prompt=options.system_prompt, all_finished=all_finished, **common)

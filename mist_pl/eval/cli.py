@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Inside, after parsing: --help and argument errors return before torch and the model stack load.
     from mist_pl.eval.loading import load_model
     from mist_pl.eval.task_data import load_task_examples
     from mist_pl.tasks.registry import get_task

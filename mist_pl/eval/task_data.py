@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 # One table of the files the package ships per task, kept with the SFT corpus that also reads it.
+from mist_pl.data.prompts import read_jsonl
 from mist_pl.data.task_sft import SHIPPED_EXAMPLES as DEFAULT_FILES
 from mist_pl.shipped import mist_demo_file
 from mist_pl.tasks.registry import Task, check_examples
@@ -65,8 +66,6 @@ def load_task_examples(
     if not path.is_file():
         raise FileNotFoundError(f"data file {path} for task {task.name!r} does not exist")
     if path.suffix == ".jsonl":
-        from mist_pl.data.prompts import read_jsonl
-
         examples, _ = read_jsonl(path)
         examples = [e for e in examples if e.get("task", task.name) == task.name]
     elif task.load_examples is None:

@@ -19,6 +19,7 @@ from mist_pl.models.lora import LoraConfig, apply_lora, check_qlora, quantizatio
 from mist_pl.models.new_tokens import resize_for_added_tokens
 from mist_pl.models.sharded_init import build_sharded, sharded_build_blocker
 from mist_pl.models.sharding import enable_activation_checkpointing
+from mist_pl.models.smollm2 import smollm2_folder
 from mist_pl.models.tiny import TINY_PRESET, tiny_config
 from mist_pl.models.tokenizer import BUILTIN_TOKENIZERS, load_tokenizer
 from mist_pl.models.weights import load_weights
@@ -93,8 +94,6 @@ class ModelConfig:
         if self.name_or_path == "tiny":
             return None
         if self.name_or_path == "smollm2-135m":
-            from mist_pl.models.smollm2 import smollm2_folder
-
             return smollm2_folder()
         return Path(self.name_or_path).expanduser()
 

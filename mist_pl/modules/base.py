@@ -14,6 +14,9 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from mist_pl.checkpoints.loops import normalize_epoch_end
+from mist_pl.data.contract import DataFacts, ModelFedData, data_facts
+from mist_pl.export import load_checkpoint, plain_weights
 from mist_pl.models.factory import ModelConfig, build_model, build_sharded_model, build_tokenizer
 from mist_pl.models.lora import check_qlora
 from mist_pl.models.sharding import apply_fsdp2
@@ -22,12 +25,38 @@ from mist_pl.modules.optim import OptimConfig, build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
 
+# Lightning precision strings that compute in bf16 start with this ("bf16-mixed", "bf16-true").
+BF16_PRECISION_PREFIX = "bf16"
+
 
 def as_config(cls, value):
     """Accept a config object or the plain dict it was saved as in a checkpoint."""
     if value is None:
         return cls()
     return value if isinstance(value, cls) else cls(**value)
+
+
+def compute_dtype(precision: str | None) -> torch.dtype | None:
+    """The one bf16 choice: ``torch.bfloat16`` under a Lightning precision that starts with
+    ``bf16`` (``bf16-mixed``, ``bf16-true``), else None (the weights' own dtype). FSDP2's
+    compute dtype (:meth:`LMModule.param_dtype`) and the FLOPs peak of
+    :class:`~mist_pl.callbacks.throughput.TokenThroughput` both follow it."""
+    return torch.bfloat16 if (precision or "").startswith(BF16_PRECISION_PREFIX) else None
+
+
+def log_data_metrics(trainer: L.Trainer | None) -> None:
+    """Write the data module's due metrics (the realized mixture) to the loggers, from
+    rank 0, at the step the current batch trains; :meth:`LMModule.on_train_batch_start`
+    calls it. The data module counts a batch before that hook (``on_before_batch_transfer``),
+    so the metrics include it. Written to the loggers directly: ``self.log`` would hold
+    them back to the trainer's ``log_every_n_steps``."""
+    datamodule = trainer.datamodule if trainer is not None else None
+    if not isinstance(datamodule, ModelFedData) or not trainer.loggers or not trainer.is_global_zero:
+        return
+    metrics = datamodule.data_metrics()
+    if metrics:
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=trainer.global_step)
 
 
 class LMModule(L.LightningModule):
@@ -88,14 +117,24 @@ class LMModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         # Lightning has set up the data module by now, and no weight is allocated yet.
         trainer = self._trainer
-        datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
-        if datamodule is not None:
-            check_seq_len(datamodule, self.lm_config, self.model)
-            check_tokenizer(datamodule, self.tokenizer, self.lm_config)
+        facts = self.data_facts()
+        if facts is not None:
+            check_seq_len(facts, self.lm_config, self.model)
+            check_tokenizer(facts, self.tokenizer, self.lm_config)
             if stage == "fit":
-                check_data_size(datamodule, self._data_parallel_size())
+                check_data_size(facts, self._data_parallel_size())
         if trainer is not None:
             check_qlora(self.lm_config.lora, trainer.strategy.root_device.type, sharded=self.device_mesh is not None)
+
+    def data_facts(self) -> DataFacts | None:
+        """What the trainer's data module states about itself (:mod:`mist_pl.data.contract`);
+        None without a trainer or with a data module outside the contract."""
+        trainer = self._trainer
+        return data_facts(trainer.datamodule) if trainer is not None else None
+
+    # -- data metrics -------------------------------------------------------------------
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        log_data_metrics(self._trainer)
 
     def _data_parallel_size(self) -> int:
         kwargs = getattr(self.trainer.strategy, "distributed_sampler_kwargs", None) or {}
@@ -106,8 +145,6 @@ class LMModule(L.LightningModule):
         """A checkpoint saved at an epoch's end resumes at the next epoch's start, as the
         uninterrupted run continues (see :mod:`mist_pl.checkpoints.loops`). Lightning calls
         this before it restores its loops from the same dict."""
-        from mist_pl.checkpoints.loops import normalize_epoch_end
-
         if normalize_epoch_end(checkpoint):
             log.info("checkpoint saved at the end of an epoch: resuming at the start of the next one")
 
@@ -121,9 +158,8 @@ class LMModule(L.LightningModule):
         return {"accelerator": trainer.strategy.root_device.type, "precision": str(trainer.precision)}
 
     def param_dtype(self) -> torch.dtype | None:
-        """FSDP2's compute dtype: bf16 under bf16 precision, else the weights' own."""
-        precision = self.runtime()["precision"] or ""
-        return torch.bfloat16 if precision.startswith("bf16") else None
+        """FSDP2's compute dtype: bf16 under bf16 precision, else the weights' own (None)."""
+        return compute_dtype(self.runtime()["precision"])
 
     def shard_device(self) -> torch.device:
         """The device FSDP2 shards live on: the trainer's root device (cpu without one)."""
@@ -133,8 +169,6 @@ class LMModule(L.LightningModule):
         """The model, with the weights of ``init_from_ckpt`` when set."""
         weights = None
         if self.init_from_ckpt is not None:
-            from mist_pl.export import load_checkpoint, plain_weights
-
             log.info("initializing weights from %s", self.init_from_ckpt)
             checkpoint = load_checkpoint(self.init_from_ckpt, model_only=True)
             weights = plain_weights(checkpoint, self.init_from_ckpt)
@@ -237,7 +271,8 @@ class LMModule(L.LightningModule):
             parts.append(f"samples {samples.tolist()}")
         sources = batch.get("source_ids")
         if isinstance(sources, torch.Tensor):
-            names = getattr(getattr(self._trainer, "datamodule", None), "source_names", None)
+            facts = self.data_facts()
+            names = facts.source_names if facts is not None else ()
             ids = sources.flatten().tolist()
             parts.append(f"sources {[names[i] for i in ids] if names else ids}")
         return "; " + ", ".join(parts) if parts else ""

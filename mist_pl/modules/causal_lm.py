@@ -81,7 +81,8 @@ class CausalLMModule(LMModule):
             self._val_sums[source] = self._val_sums.get(source, 0) + total.detach()
 
     def on_validation_epoch_end(self) -> None:
-        names = getattr(self._trainer.datamodule, "source_names", None) if self._trainer else None
+        facts = self.data_facts()
+        names = facts.source_names if facts is not None else ()
         all_sum = torch.zeros(2, device=self.device)
         n_sources = len(names) if names else 1
         for source in range(n_sources):

@@ -51,7 +51,7 @@ from mist_pl.models.factory import ModelConfig, build_model
 from mist_pl.models.sharded_init import build_sharded, sharded_copy
 from mist_pl.modules.base import LMModule, as_config
 from mist_pl.modules.checks import check_rollout_len
-from mist_pl.modules.optim import OptimConfig
+from mist_pl.modules.optim import OptimConfig, build_scheduler
 from mist_pl.rl.advantages import group_advantages
 from mist_pl.rl.config import BatchSizeError, GRPOConfig
 from mist_pl.rl.forward import completion_logits, shares_prompts
@@ -204,8 +204,6 @@ class GRPOModule(LMModule):
         # estimated_stepping_batches counts rounds unless max_steps is set; the schedule
         # runs over optimizer steps.
         if self.trainer.max_steps is None or self.trainer.max_steps < 0:
-            from mist_pl.modules.optim import build_scheduler
-
             rounds = self.trainer.estimated_stepping_batches
             total = int(rounds * self.grpo.optimizer_steps_per_round) if math.isfinite(rounds) else 10**9
             config["lr_scheduler"]["scheduler"] = build_scheduler(config["optimizer"], total, self.optim_config)
@@ -213,14 +211,13 @@ class GRPOModule(LMModule):
 
     def on_fit_start(self) -> None:
         cfg = self.grpo
-        datamodule = getattr(self.trainer, "datamodule", None)
-        batch_size = getattr(datamodule, "batch_size", None)
-        if batch_size is not None and batch_size != cfg.prompts_per_round:
+        facts = self.data_facts()
+        if facts is not None and facts.batch_size != cfg.prompts_per_round:
             raise BatchSizeError(
-                f"data.batch_size={batch_size} must equal grpo.prompts_per_round={cfg.prompts_per_round} "
+                f"data.batch_size={facts.batch_size} must equal grpo.prompts_per_round={cfg.prompts_per_round} "
                 "(one batch is one generation round); write batch_size: ${model.init_args.grpo.prompts_per_round}"
             )
-        check_rollout_len(getattr(datamodule, "max_prompt_tokens", None), self.sampling.max_new_tokens,
+        check_rollout_len(facts.max_prompt_tokens if facts is not None else None, self.sampling.max_new_tokens,
                           self.lm_config, self.model)
         self._place_reference()
         log.info("GRPO: %s; max_steps counts optimizer steps", cfg.describe())

@@ -81,6 +81,7 @@ def from_config_json(path: Path) -> ModelDims:
 
 def tiny_dims() -> ModelDims:
     """The embedded tiny preset with the vocabulary of the built-in tokenizer."""
+    # Inside: the planner reads configs without the model stack (transformers), loaded only for the tiny preset.
     from mist_pl.models.tiny import TINY_PRESET
     from mist_pl.models.tokenizer import load_tokenizer
 

@@ -85,6 +85,7 @@ def workload_from_recipe(recipe: dict[str, Any]) -> Workload:
     if stage != "grpo":
         return Workload(seq_len=int(data.get("seq_len", 256)), micro_batch=int(data.get("batch_size", 8)),
                         accumulate=int(trainer.get("accumulate_grad_batches") or 1), **common)
+    # Inside: rl imports torch; the planner loads it only for a GRPO config.
     from mist_pl.rl.config import GRPOConfig
     from mist_pl.rl.sampling import SamplingConfig
 

@@ -47,10 +47,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mist_pl.chem.charge_balance import DEFAULT_OXIDATION_STATES, OXIDATION_STATE_SETS
+from mist_pl.tasks import get_task
 from mist_pl.tasks.data import layout
+from mist_pl.tasks.data.fixture_examples import fixture_examples
+from mist_pl.tasks.data.raw_examples import RawOptions, raw_examples
 from mist_pl.tasks.data.reaction_classes import DEFAULT_OXIDATION_POLICY, OXIDATION_POLICIES
 from mist_pl.tasks.data.tally import Tally
+from mist_pl.tasks.data.template_fill import fill_thin_classes, shortfall, synthetic_counts
 from mist_pl.tasks.splits import DEFAULT_FRACTIONS, SPLITS, split_examples
+from mist_pl.tasks.traces import sft_completion
 
 SOURCES = ("fixtures", "raw", "file")
 TASK_NAMES = ("rxn_naming", "rxn_prediction", "rxn_mcq", "rxn_true_false", "iupac_to_smiles", "canonicalization", "cond_mat_gen")
@@ -74,13 +79,9 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 
 def source_examples(task: str, source: str, options, tally: Tally) -> list[dict]:
     if source == "fixtures":
-        from mist_pl.tasks.data.fixture_examples import fixture_examples
-
         demo = None if task == "rxn_naming" else layout.demo_root(options.demo_dir)
         return fixture_examples(task, demo, tally, options.limit)
     if source == "raw":
-        from mist_pl.tasks.data.raw_examples import raw_examples
-
         return raw_examples(task, options, tally)
     if source == "file":
         return file_examples(task, options, tally)
@@ -90,8 +91,6 @@ def source_examples(task: str, source: str, options, tally: Tally) -> list[dict]
 def file_examples(task_name: str, options, tally: Tally) -> list[dict]:
     """``--source file``: the task's loader on ``--input`` (rxn_naming: with the column
     names of ``--reaction-column`` / ``--class-column`` when given)."""
-    from mist_pl.tasks import get_task
-
     path = getattr(options, "input_file", None)
     if path is None:
         raise layout.MissingInput("--source file needs --input PATH (a file in the task's own format)")
@@ -108,8 +107,6 @@ def file_examples(task_name: str, options, tally: Tally) -> list[dict]:
 
 def sft_rows(task_name: str, rows: list[dict], tally: Tally) -> list[dict]:
     """(prompt, completion) pairs; examples without a trace are counted in ``tally``."""
-    from mist_pl.tasks.traces import sft_completion
-
     pairs = []
     for row in rows:
         completion = sft_completion(task_name, row)
@@ -122,8 +119,6 @@ def sft_rows(task_name: str, rows: list[dict], tally: Tally) -> list[dict]:
 
 def build_task(task_name: str, out: Path, source: str, options, with_sft: bool = True, log=print) -> dict:
     """Build one task into ``out``; returns the summary (also written as summary.json)."""
-    from mist_pl.tasks import get_task
-
     started = time.monotonic()
     task = get_task(task_name)
     tally = Tally()
@@ -156,8 +151,6 @@ def build_task(task_name: str, out: Path, source: str, options, with_sft: bool =
     if with_sft:
         summary["sft"] = sft_tallies
     if "fill_thin_classes" in summary:
-        from mist_pl.tasks.data.template_fill import synthetic_counts
-
         summary["synthetic"] = {name: synthetic_counts(splits[name]) for name in SPLITS}
     labels = {name: _labels(task_name, splits[name]) for name in SPLITS}
     if any(v is not None for v in labels.values()):
@@ -173,9 +166,6 @@ def build_task(task_name: str, out: Path, source: str, options, with_sft: bool =
 
 def _fill(examples: list[dict], target: int, options, summary: dict) -> list[dict]:
     """Synthetic template reactions for the rxn_naming classes below ``target``."""
-    from mist_pl.tasks.data.reaction_classes import DEFAULT_OXIDATION_POLICY
-    from mist_pl.tasks.data.template_fill import fill_thin_classes, shortfall, synthetic_counts
-
     policy = getattr(options, "oxidation_policy", DEFAULT_OXIDATION_POLICY)
     added = fill_thin_classes(examples, target, options.seed, policy)
     summary["fill_thin_classes"] = {"target": target, "added": synthetic_counts(added), "still_short": shortfall(examples + added, target)}
@@ -240,8 +230,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from mist_pl.tasks.data.raw_examples import RawOptions
-
     args = _parser().parse_args(argv)
     if abs(sum(args.fractions) - 1.0) > 1e-9 or min(args.fractions) < 0:
         _parser().error(f"--fractions must be non-negative and sum to 1, got {args.fractions}")

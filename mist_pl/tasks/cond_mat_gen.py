@@ -58,6 +58,7 @@ from mist_pl.tasks.material_checks import (
     structure_counts,
 )
 from mist_pl.runtime.protocol import per_example
+from mist_pl.tasks.material_checks import KnownCompositions
 from mist_pl.tasks.prompts import answer_instructions
 from mist_pl.tasks.registry import FORMAT_REWARD_WEIGHT, Task, WeightedReward, register_task
 from mist_pl.tasks.space_groups import N_SPACE_GROUPS, number_of_symbol
@@ -312,6 +313,4 @@ TASK = register_task(
 def known_compositions(examples: list[dict]) -> Any:
     """The reduced formulas of some examples' reference answers (e.g. the training split),
     ready to pass as the shared ``known_compositions`` column."""
-    from mist_pl.tasks.material_checks import KnownCompositions
-
     return KnownCompositions(e["answer"] for e in examples if e.get("answer"))

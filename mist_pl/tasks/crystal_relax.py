@@ -51,6 +51,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from mist_pl.chem.crystal_compact import try_from_compact
 from mist_pl.runtime.protocol import check_columns, example_at
 from mist_pl.tasks.answer import format_reward, parse_completion
 from mist_pl.tasks.examples import Examples, origin
@@ -192,8 +193,6 @@ def _input_energy(text: str) -> float | None:
 
 def _compact_structure(text: str) -> Any | None:
     """A structure from compact text after cheap, linear screening of the untrusted text."""
-    from mist_pl.chem.crystal_compact import try_from_compact
-
     lines = text.splitlines()
     if len(lines) > MAX_ATOMS + 8:
         return None

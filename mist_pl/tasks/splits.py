@@ -25,6 +25,12 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from mist_pl.chem.crystals import as_composition
+from mist_pl.chem.reaction_changes import main_product
+from mist_pl.chem.reactions import canonicalize_reaction, parse_reaction
+from mist_pl.chem.smiles import canonicalize, inchikey
+from mist_pl.tasks.choices import LETTERS
+
 SPLITS = ("train", "validation", "test")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 
@@ -53,8 +59,6 @@ def assign(key: str, salt: str | int = 0, fractions: tuple[float, float, float] 
 
 def molecule_key(smiles: str) -> str | None:
     """InChIKey of a molecule, canonical SMILES where InChI fails, None if invalid."""
-    from mist_pl.chem.smiles import canonicalize, inchikey
-
     canonical = canonicalize(smiles)
     if canonical is None:
         return None
@@ -63,23 +67,16 @@ def molecule_key(smiles: str) -> str | None:
 
 def material_key(formula: str) -> str | None:
     """Reduced composition ("Na4Cl4" -> "NaCl"), None if unreadable."""
-    from mist_pl.chem.crystals import as_composition
-
     composition = as_composition(formula)
     return None if composition is None or len(composition) == 0 else composition.reduced_formula
 
 
 def _product_of(reaction: str) -> str | None:
-    from mist_pl.chem.reaction_changes import main_product
-    from mist_pl.chem.reactions import parse_reaction
-
     parsed = parse_reaction(reaction)
     return None if parsed is None else main_product(parsed.products)
 
 
 def _true_reaction(example: Mapping[str, Any]) -> str | None:
-    from mist_pl.tasks.choices import LETTERS
-
     options, letter = example.get("options"), example.get("answer")
     if not isinstance(options, (list, tuple)) or not isinstance(letter, str) or letter not in LETTERS[: len(options)]:
         return None
@@ -114,9 +111,6 @@ def dedupe_key(task: str, example: Mapping[str, Any]) -> str | None:
 
     canonicalization keeps each distinct input spelling of a molecule (the task is to
     map spellings to one form; they share a split key, so none leaks)."""
-    from mist_pl.chem.reactions import canonicalize_reaction
-    from mist_pl.chem.smiles import canonicalize
-
     if task in ("rxn_naming", "rxn_true_false"):
         canonical = canonicalize_reaction(example.get("reaction"), keep_agents=False)
         return canonical if task == "rxn_naming" else f"{canonical}|{example.get('answer')}" if canonical else None

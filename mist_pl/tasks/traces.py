@@ -24,7 +24,17 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from mist_pl.chem.crystal_limits import quiet_pymatgen
+from mist_pl.chem.crystals import as_composition
+from mist_pl.chem.describe import molecule_facts
+from mist_pl.chem.reaction_changes import bond_changes, bond_count_changes, functional_group_changes, main_product, mapped_roles
+from mist_pl.chem.reactions import parse_reaction
+from mist_pl.chem.smiles import parse, tanimoto
 from mist_pl.tasks.answer import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN
+from mist_pl.tasks.choices import LETTERS, choice_letter, true_false
+from mist_pl.tasks.material_checks import charge_balanced, charge_settings
+from mist_pl.tasks.rxn_naming import answer_class
+from mist_pl.tasks.smiles_answer import canonical_gold
 
 MAX_LISTED = 6  # groups / bonds named per line: enough to explain, short enough to train on
 
@@ -39,9 +49,6 @@ def _listing(counts: Counter, none: str = "none") -> str:
 
 
 def _molecule_line(smiles: str) -> str | None:
-    from mist_pl.chem.describe import molecule_facts
-    from mist_pl.chem.smiles import parse
-
     mol = parse(smiles)
     if mol is None:
         return None
@@ -58,9 +65,6 @@ def _molecule_line(smiles: str) -> str | None:
 
 def _sides(example: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:
     """(molecules that react, main product) from ``mapped_reaction`` or ``reaction``."""
-    from mist_pl.chem.reaction_changes import main_product, mapped_roles
-    from mist_pl.chem.reactions import parse_reaction
-
     mapped = example.get("mapped_reaction")
     roles = mapped_roles(mapped) if isinstance(mapped, str) else None
     if roles is not None:
@@ -80,8 +84,6 @@ def reaction_change_lines(example: Mapping[str, Any], echo_molecules: bool = Fal
     ``echo_molecules`` adds a first line restating the reactant and product SMILES. Off by
     default: it is pure copying of the prompt (a median 77 of 145 SmolLM2 tokens of a
     reaction-naming trace) and teaches nothing a model can use to decide."""
-    from mist_pl.chem.reaction_changes import bond_changes, bond_count_changes, functional_group_changes
-
     sides = _sides(example)
     if sides is None:
         return None
@@ -103,8 +105,6 @@ def reaction_change_lines(example: Mapping[str, Any], echo_molecules: bool = Fal
 
 
 def rxn_naming_trace(example: Mapping[str, Any]) -> str | None:
-    from mist_pl.tasks.rxn_naming import answer_class
-
     gold = answer_class(example.get("answer"))
     lines = reaction_change_lines(example)
     if gold is None or lines is None:
@@ -114,8 +114,6 @@ def rxn_naming_trace(example: Mapping[str, Any]) -> str | None:
 
 
 def rxn_prediction_trace(example: Mapping[str, Any]) -> str | None:
-    from mist_pl.tasks.smiles_answer import canonical_gold
-
     gold = canonical_gold(example.get("answer", "")) if isinstance(example.get("answer"), str) else None
     lines = reaction_change_lines(example)
     product_line = _molecule_line(gold) if gold else None
@@ -127,9 +125,6 @@ def rxn_prediction_trace(example: Mapping[str, Any]) -> str | None:
 
 def _reaction_checks(reaction: str) -> str:
     """One line of facts about a candidate reaction (never raises on junk)."""
-    from mist_pl.chem.reaction_changes import main_product
-    from mist_pl.chem.reactions import parse_reaction
-    from mist_pl.chem.smiles import parse, tanimoto
     from rdkit.Chem import rdMolDescriptors
 
     parsed = parse_reaction(reaction)
@@ -155,8 +150,6 @@ def _reaction_checks(reaction: str) -> str:
 
 
 def rxn_mcq_trace(example: Mapping[str, Any]) -> str | None:
-    from mist_pl.tasks.choices import LETTERS, choice_letter
-
     options = example.get("options")
     if not isinstance(options, (list, tuple)) or not options:
         return None
@@ -169,8 +162,6 @@ def rxn_mcq_trace(example: Mapping[str, Any]) -> str | None:
 
 
 def rxn_true_false_trace(example: Mapping[str, Any]) -> str | None:
-    from mist_pl.tasks.choices import true_false
-
     label = example.get("answer")
     label = label if isinstance(label, bool) else true_false(label) if isinstance(label, str) else None
     reaction = example.get("reaction")
@@ -185,8 +176,6 @@ def rxn_true_false_trace(example: Mapping[str, Any]) -> str | None:
 
 
 def iupac_to_smiles_trace(example: Mapping[str, Any]) -> str | None:
-    from mist_pl.tasks.smiles_answer import canonical_gold
-
     answer = example.get("answer")
     gold = canonical_gold(answer) if isinstance(answer, str) else None
     line = _molecule_line(gold) if gold else None
@@ -196,8 +185,6 @@ def iupac_to_smiles_trace(example: Mapping[str, Any]) -> str | None:
 
 
 def canonicalization_trace(example: Mapping[str, Any]) -> str | None:
-    from mist_pl.tasks.smiles_answer import canonical_gold
-
     source = example.get("smiles")
     gold = canonical_gold(source) if isinstance(source, str) else None
     line = _molecule_line(gold) if gold else None
@@ -211,8 +198,6 @@ def canonicalization_trace(example: Mapping[str, Any]) -> str | None:
 
 
 def _cell_counts(formula: str) -> dict[str, int] | None:
-    from mist_pl.chem.crystals import as_composition
-
     composition = as_composition(formula)
     if composition is None or len(composition) == 0:
         return None
@@ -223,7 +208,6 @@ def _cell_counts(formula: str) -> dict[str, int] | None:
 
 
 def _oxidation_states(counts: Mapping[str, int]) -> dict[str, float] | None:
-    from mist_pl.chem.crystal_limits import quiet_pymatgen
     from pymatgen.core import Composition
 
     with quiet_pymatgen():
@@ -235,8 +219,6 @@ def _oxidation_states(counts: Mapping[str, int]) -> dict[str, float] | None:
 
 
 def cond_mat_gen_trace(example: Mapping[str, Any]) -> str | None:
-    from mist_pl.tasks.material_checks import charge_balanced, charge_settings
-
     space_group = example.get("space_group")
     counts = _cell_counts(example.get("answer", "")) if isinstance(example.get("answer"), str) else None
     if counts is None or space_group is None or not charge_balanced(counts, charge_settings(example)):

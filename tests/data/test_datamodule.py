@@ -10,6 +10,7 @@ from lightning.pytorch.loggers.logger import Logger
 
 from mist_pl.data.datamodule import MixtureDataModule
 from mist_pl.data.datasets import MixtureStream
+from mist_pl.modules.base import log_data_metrics
 
 BATCH, SEQ_LEN = 4, 48
 
@@ -112,6 +113,9 @@ class Recorder(L.LightningModule):
         super().__init__()
         self.embedding = torch.nn.Embedding(512, 1)
         self.seen: list[list[int]] = []
+
+    def on_train_batch_start(self, batch, batch_idx):
+        log_data_metrics(self.trainer)  # as LMModule does: the data module logs nothing itself
 
     def training_step(self, batch, batch_idx):
         self.seen.append(batch["sample_index"].tolist())

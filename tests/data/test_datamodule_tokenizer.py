@@ -58,3 +58,19 @@ def test_training_refuses_data_tokenized_for_another_model(text_mixture, tokeniz
                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path))
     with pytest.raises(DataModelMismatchError, match=r"data.tokenizer .*lm.name_or_path='tiny'"):
         trainer.fit(CausalLMModule(), datamodule=dm)
+
+
+def test_the_data_module_states_its_facts(text_mixture, tokenizer_dir):
+    """What the model's start-up checks read (mist_pl.data.contract), not attributes."""
+    from mist_pl.data.contract import ModelFedData, data_facts
+
+    dm = MixtureDataModule(text_mixture, tokenizer=tokenizer_dir, seq_len=48, batch_size=2)
+    assert isinstance(dm, ModelFedData)
+    assert data_facts(dm).tokenizer is None and data_facts(dm).train_tokens is None  # before setup
+    dm.setup("fit")
+    facts = data_facts(dm)
+    assert (facts.batch_size, facts.seq_len, facts.max_prompt_tokens) == (2, 48, None)
+    assert facts.tokenizer is dm.tokenizer and facts.source_names == tuple(dm.source_names)
+    assert facts.train_tokens == sum(s.tokens for s in dm.source_stats.values()) > 0
+    assert dm.data_metrics() == {}  # no training batch counted yet
+    assert data_facts(object()) is None  # a data module outside the contract is not checked

@@ -119,3 +119,13 @@ def test_the_old_name_still_loads_and_says_so(caplog):
     with caplog.at_level("WARNING"):
         old = ThroughputMonitor(peak_flops=PEAK)
     assert isinstance(old, TokenThroughput) and "TokenThroughput" in caplog.text
+
+
+def test_the_flops_peak_follows_the_modules_bf16_choice():
+    """One bf16 choice (modules.base.compute_dtype) for FSDP2's compute dtype and the MFU peak."""
+    import torch
+
+    from mist_pl.modules.base import compute_dtype
+
+    assert compute_dtype("bf16-mixed") is compute_dtype("bf16-true") is torch.bfloat16
+    assert compute_dtype("16-mixed") is compute_dtype("32-true") is compute_dtype(None) is None

@@ -11,8 +11,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from mist_pl.tasks import get_task
 from mist_pl.tasks.data.layout import SAMPLES, require
 from mist_pl.tasks.data.tally import Tally
+from mist_pl.tasks.rxn_naming import answer_class
 
 CLASS_SAMPLE = SAMPLES / "reaction_classes.csv"
 
@@ -34,8 +36,6 @@ FIXTURE_FILES: dict[str, tuple[str, ...]] = {
 
 def class_sample_examples(path: Path, tally: Tally, limit: int | None = None) -> list[dict]:
     """rxn_naming examples from a ``reaction,mapped_reaction,class,source`` CSV."""
-    from mist_pl.tasks.rxn_naming import answer_class
-
     examples = []
     with require(path, "the shipped reaction-class sample").open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
@@ -61,8 +61,6 @@ def class_sample_examples(path: Path, tally: Tally, limit: int | None = None) ->
 
 def fixture_examples(task: str, demo_root: Path | None, tally: Tally, limit: int | None = None) -> list[dict]:
     """Examples for ``task`` from the fixtures (at most ``limit`` per file)."""
-    from mist_pl.tasks import get_task
-
     if task == "rxn_naming":
         return class_sample_examples(CLASS_SAMPLE, tally, limit)
     if task not in FIXTURE_FILES:

@@ -17,6 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from mist_pl.chem.charge_balance import is_charge_balanced
+from mist_pl.chem.crystal_library import shipped_structures
+from mist_pl.chem.crystals import space_group as find_space_group
+from mist_pl.chem.substitution import charge_balanced_substitutions
 from mist_pl.tasks.data.tally import Tally
 from mist_pl.tasks.material_checks import ChargeSettings
 
@@ -32,9 +36,6 @@ def material_request(structure, origin: str, tally: Tally, space_group: int | No
     """One example dict for a structure, or None (counted) when it cannot be a request.
     The example carries ``charge`` as its ``oxidation_states`` / ``mixed_valence`` columns,
     so the reward judges answers by the rule its requests were chosen by."""
-    from mist_pl.chem.charge_balance import is_charge_balanced
-    from mist_pl.chem.crystals import space_group as find_space_group
-
     composition = structure.composition
     counts = {el.symbol: int(round(n)) for el, n in composition.element_composition.items()}
     if len(counts) < 2:
@@ -58,10 +59,6 @@ def shipped_material_requests(tally: Tally, substitutions: int = 2, seed: int = 
                               charge: ChargeSettings = ChargeSettings()) -> Iterator[dict]:
     """Requests from every shipped structure and up to ``substitutions`` substituted
     variants of each (deterministic for ``seed``), charge balanced under ``charge``."""
-    from mist_pl.chem.crystal_library import shipped_structures
-    from mist_pl.chem.crystals import space_group as find_space_group
-    from mist_pl.chem.substitution import charge_balanced_substitutions
-
     for n, (name, structure) in enumerate(shipped_structures()):
         if limit is not None and n >= limit:
             return

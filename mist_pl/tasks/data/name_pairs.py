@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from mist_pl.chem.names import names_to_smiles
+from mist_pl.chem.smiles import canonicalize
 from mist_pl.tasks.data.tally import Tally
+from mist_pl.tasks.iupac_to_smiles import MAX_NAME_CHARS
 
 
 def confirmed_pairs(pairs: Iterable[tuple[str, str, str]], tally: Tally, backend: str = "auto") -> list[dict]:
     """``(name, smiles, origin)`` -> examples ``{"name", "answer", "origin"}`` for the
     pairs OPSIN agrees with; the others are counted by reason. The first occurrence of
     each (name, molecule) wins."""
-    from mist_pl.chem.names import names_to_smiles
-    from mist_pl.chem.smiles import canonicalize
-    from mist_pl.tasks.iupac_to_smiles import MAX_NAME_CHARS
-
     candidates, seen = [], set()
     for name, smiles, origin in pairs:
         name = " ".join(name.split())

@@ -22,10 +22,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mist_pl.chem.charge_balance import DEFAULT_OXIDATION_STATES
-from mist_pl.tasks.data import layout
+from mist_pl.chem.smiles import canonicalize, randomize
+from mist_pl.tasks import get_task
+from mist_pl.tasks.data import layout, reaction_examples as rx
+from mist_pl.tasks.data.materials import shipped_material_requests
+from mist_pl.tasks.data.name_pairs import confirmed_pairs
+from mist_pl.tasks.data.ord_compounds import read_datasets
 from mist_pl.tasks.data.raw_reactions import RawReaction, read_ord_reactions, read_rxn_insight, read_schneider, read_uspto_yields
 from mist_pl.tasks.data.reaction_classes import DEFAULT_OXIDATION_POLICY
+from mist_pl.tasks.data.reaction_examples import unique_reactions
+from mist_pl.tasks.data.reaction_pool import normalize_all
+from mist_pl.tasks.data.shipped_molecules import shipped_smiles
 from mist_pl.tasks.data.tally import Tally
+from mist_pl.tasks.material_checks import ChargeSettings
 
 REACTION_SOURCES = ("schneider", "rxn_insight", "orderly", "uspto_yields")
 DEFAULT_REACTION_SOURCES = ("schneider", "rxn_insight", "orderly")
@@ -71,18 +80,12 @@ def _raw_reactions(options: RawOptions, sources: tuple[str, ...], tally: Tally) 
 
 
 def reaction_pool(options: RawOptions, tally: Tally, labelled_only: bool = False) -> list:
-    from mist_pl.tasks.data.reaction_examples import unique_reactions
-    from mist_pl.tasks.data.reaction_pool import normalize_all
-
     sources = tuple(s for s in options.reaction_sources if not labelled_only or s in NAMING_SOURCES)
     rows = _raw_reactions(options, sources, tally)
     return unique_reactions(normalize_all(rows, tally, options.oxidation_policy), tally)
 
 
 def _name_pairs(options: RawOptions, tally: Tally) -> Iterator[tuple[str, str, str]]:
-    from mist_pl.tasks import get_task
-    from mist_pl.tasks.data.ord_compounds import read_datasets
-
     demo = layout.demo_root(options.demo_dir)
     for relative in FIXTURE_PUBCHEM:
         examples = get_task("iupac_to_smiles").load_examples(layout.require(demo / relative, "a mist-demo fixture file"))
@@ -102,10 +105,6 @@ FIXTURE_PUBCHEM = (
 
 
 def _canonicalization_examples(options: RawOptions, tally: Tally) -> list[dict]:
-    from mist_pl.chem.smiles import canonicalize, randomize
-    from mist_pl.tasks.data.ord_compounds import read_datasets
-    from mist_pl.tasks.data.shipped_molecules import shipped_smiles
-
     def molecules() -> Iterator[tuple[str, str]]:
         yield from shipped_smiles(tally, options.limit)
         compounds = read_datasets(layout.raw_file(Path(options.raw_dir), layout.ORD_DATASETS), tally)
@@ -134,8 +133,6 @@ def _canonicalization_examples(options: RawOptions, tally: Tally) -> list[dict]:
 
 def raw_examples(task: str, options: RawOptions, tally: Tally) -> list[dict]:
     """Examples for ``task`` from the raw files (not yet split)."""
-    from mist_pl.tasks.data import reaction_examples as rx
-
     if task == "rxn_naming":
         pool = reaction_pool(options, tally, labelled_only=True)
         return rx.naming_examples(pool, tally, options.cap_per_class, options.seed)
@@ -146,16 +143,10 @@ def raw_examples(task: str, options: RawOptions, tally: Tally) -> list[dict]:
     if task == "rxn_true_false":
         return rx.true_false_examples(reaction_pool(options, tally), tally, options.seed, options.fractions)
     if task == "iupac_to_smiles":
-        from mist_pl.tasks.data.name_pairs import confirmed_pairs
-
         return confirmed_pairs(_name_pairs(options, tally), tally)
     if task == "canonicalization":
         return _canonicalization_examples(options, tally)
     if task == "cond_mat_gen":
-        from mist_pl.tasks.data.materials import shipped_material_requests
-
-        from mist_pl.tasks.material_checks import ChargeSettings
-
         charge = ChargeSettings(options.oxidation_states, options.mixed_valence)
         return list(shipped_material_requests(tally, options.substitutions, options.seed, options.limit, charge))
     raise ValueError(f"no raw source for task {task!r}")

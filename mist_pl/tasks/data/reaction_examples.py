@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from mist_pl.tasks.data.corruptions import KINDS, corrupt
 from mist_pl.tasks.data.reaction_pool import Reaction
 from mist_pl.tasks.data.tally import Tally
+from mist_pl.tasks.rxn_mcq import make_example
 from mist_pl.tasks.rxn_naming import REACTION_CLASSES
 from mist_pl.tasks.splits import assign, molecule_key, unit_hash
 
@@ -85,8 +86,6 @@ def _by_split(reactions: Sequence[Reaction], seed: int, fractions, tally: Tally)
 
 def mcq_examples(reactions: Sequence[Reaction], tally: Tally, seed: int, fractions) -> list[dict]:
     """One question per reaction: the true reaction and every corruption that applies."""
-    from mist_pl.tasks.rxn_mcq import make_example
-
     examples = []
     for split, members in sorted(_by_split(reactions, seed, fractions, tally).items()):
         pool = [r for _, r in members]
