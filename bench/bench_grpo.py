@@ -50,16 +50,9 @@ def carbon_reward_for_trl(completions, **kwargs):
 
 
 def make_model_folder(root: Path) -> Path:
-    from mist_pl.models.factory import ModelConfig, build_model, build_tokenizer
+    from mist_pl.models.factory import save_initial_model
 
-    torch.manual_seed(0)
-    cfg = ModelConfig()
-    tokenizer = build_tokenizer(cfg)
-    model = build_model(cfg, tokenizer)
-    folder = root / "tiny"
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_initial_model(root / "tiny")
 
 
 # Reaction SMILES for task-length prompts (the reaction-naming prompt lists the ten

@@ -275,15 +275,9 @@ def base_model(name: str, root: Path) -> Path:
         return Path(name)  # str(Path("smollm2-135m")) == "smollm2-135m": a preset stays a preset
     folder = root / "base_tiny"
     if not (folder / "config.json").exists():
-        import torch
+        from mist_pl.models.factory import save_initial_model
 
-        from mist_pl.models.factory import ModelConfig, build_model, build_tokenizer
-
-        torch.manual_seed(0)
-        cfg = ModelConfig()
-        tokenizer = build_tokenizer(cfg)
-        build_model(cfg, tokenizer).save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
+        save_initial_model(folder)
     return folder
 
 

@@ -62,15 +62,9 @@ def model_name(requested: str, out: Path) -> str:
         return "smollm2-135m"
     folder = out / "tiny-model"
     if not (folder / "config.json").is_file():
-        import torch
+        from mist_pl.models.factory import save_initial_model
 
-        from mist_pl.models.factory import ModelConfig, build_model, build_tokenizer
-
-        torch.manual_seed(0)
-        config = ModelConfig()
-        tokenizer = build_tokenizer(config)
-        build_model(config, tokenizer).save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
+        save_initial_model(folder)
     return str(folder)
 
 

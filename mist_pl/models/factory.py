@@ -185,6 +185,19 @@ def build_model(
     return model
 
 
+def save_initial_model(folder: Path | str, cfg: ModelConfig | None = None, seed: int = 0) -> Path:
+    """Build ``cfg`` (default: the embedded tiny model) with ``torch.manual_seed(seed)``
+    and save model and tokenizer as a Hugging Face folder; returns the folder. The same
+    seed gives the same weights, so runs that start from this folder start alike."""
+    cfg = cfg or ModelConfig()
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer(cfg)
+    build_model(cfg, tokenizer).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 def set_pad_token(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
     model.config.pad_token_id = tokenizer.pad_token_id
     if model.generation_config is not None:

@@ -152,3 +152,19 @@ def test_export_refuses_a_folder_other_tools_would_read_differently(tmp_path):
     old.save_pretrained(tmp_path)
     with pytest.raises(TokenizerMismatch, match="Qwen2Tokenizer, which tokenizes"):
         check_saved_tokenizer(tmp_path, old)
+
+
+def test_initial_model_folder_is_seeded_and_loads_plainly(tmp_path):
+    """The random-init start shared by benchmarks and the GPU smoke script: one seed, one
+    set of weights, readable by plain transformers."""
+    from transformers import AutoModelForCausalLM
+
+    from mist_pl.models.factory import save_initial_model
+
+    a = AutoModelForCausalLM.from_pretrained(save_initial_model(tmp_path / "a", seed=3))
+    b = AutoModelForCausalLM.from_pretrained(save_initial_model(tmp_path / "b", seed=3))
+    c = AutoModelForCausalLM.from_pretrained(save_initial_model(tmp_path / "c", seed=4))
+    weights = [dict(m.state_dict()) for m in (a, b, c)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
+    assert (tmp_path / "a" / "tokenizer_config.json").is_file()
