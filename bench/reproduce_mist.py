@@ -44,6 +44,7 @@ the same budget; two processes may share ``--out``. Writes ``results.{json,md}``
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -51,7 +52,7 @@ import shutil
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -60,6 +61,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere without installin
     sys.path.insert(0, str(REPO))
 
 from mist_pl.eval.intervals import mean_ci, newcombe_interval, wilson_interval  # noqa: E402
+from mist_pl.eval.pass_at_k import mean_pass_at_k  # noqa: E402
 
 TASKS = ("rxn_naming", "cond_mat_gen")
 ARMS = ("A", "Ap", "B")
@@ -366,17 +368,26 @@ def load_run(path: Path, b: Budget) -> dict | None:
 
 def finished_runs(root: Path, b: Budget) -> list[dict]:
     """Every arm finished under ``root`` with this budget, its GRPO summaries recomputed
-    from the saved curves and its greedy answers re-judged (so a report always uses the
+    from the saved curves and its saved answers re-judged (so a report always uses the
     current summary and scoring rules)."""
     from mist_pl.eval.grpo_curves import learning_from_curves
 
     runs = [run for path in sorted(root.glob("seed*/*/run.json")) if (run := load_run(path, b)) is not None]
+    examples = evaluation_sets(root / "tasks", b)
     for run in runs:
         for task, learning in run.get("learning", {}).items():
             if "curves" in learning:
                 run["learning"][task] = {**learning, **learning_from_curves(learning["curves"], task)}
-        rejudge(run, root / "tasks", b)
+        rejudge(run, examples, b)
     return sorted(runs, key=lambda r: (r["seed"], ARMS.index(r["arm"])))
+
+
+def evaluation_sets(tasks_dir: Path, b: Budget) -> Callable[[str], list[dict]]:
+    """task -> the test examples every measurement used (as the demo picks them), each set
+    read once and only when asked for."""
+    from mist_pl.demo import evaluation_examples
+
+    return functools.cache(lambda task: evaluation_examples(tasks_dir, task, b.eval_examples))
 
 
 def samples_path(measure_file: str | Path, task: str) -> Path:
@@ -385,45 +396,49 @@ def samples_path(measure_file: str | Path, task: str) -> Path:
     return folder.parent / f"{folder.stem}_{task}_samples.jsonl"
 
 
-def rejudge(run: dict, tasks_dir: Path, b: Budget) -> None:
-    """Judge the saved greedy completions again with the tasks' current ``valid`` and
-    ``top1`` and put those rates in the run; the rates measured at run time move to
-    ``as_run`` (they differ when a scoring rule was tightened after the run, e.g. the
-    oxidation states charge balance allows). Completions without their file are left as
-    measured. RL itself was trained with the rewards of its own time."""
-    from mist_pl.demo import evaluation_examples
+def judged_samples(path: Path, task_name: str, examples: Sequence[dict]) -> list[dict]:
+    """The completions saved in ``path``, each with ``valid`` and ``correct`` set by the
+    task's current rules. SystemExit when a row was measured on another example."""
     from mist_pl.tasks.registry import get_task
 
+    task = get_task(task_name)
+    rows = [json.loads(line) for line in path.open()]
+    for row in rows:
+        example = examples[row["index"]]
+        if row.get("prompt") != task.build_prompt(example):
+            raise SystemExit(f"{path}: row {row['index']} was not measured on the example the report rebuilds; "
+                             "rerun the measurement")
+        row["valid"], row["correct"] = bool(task.valid(row["completion"], example)), bool(task.top1(row["completion"], example))
+    return rows
+
+
+def rejudge(run: dict, examples: Callable[[str], list[dict]], b: Budget) -> None:
+    """Put the rates of the saved completions, judged with the tasks' current rules, in the
+    run; the rates measured at run time move to ``as_run`` (they differ when a scoring rule
+    was tightened after the run, e.g. the oxidation states charge balance allows).
+    Completions without their file are left as measured. RL itself was trained with the
+    rewards of its own time."""
     for moment in ("before", "after"):
         row = run.get(moment)
         if row is None or f"{moment}_file" not in run:
             continue
-        for task_name in TASKS:
-            path = samples_path(run[f"{moment}_file"], task_name)
+        for task in TASKS:
+            path = samples_path(run[f"{moment}_file"], task)
             if not path.exists():
                 continue
-            task = get_task(task_name)
-            examples = evaluation_examples(tasks_dir, task_name, b.eval_examples)
-            saved = [json.loads(line) for line in path.open()]
-            for g in saved:  # the saved rows must be these examples, in this order
-                if g.get("prompt") != task.build_prompt(examples[g["index"]]):
-                    raise SystemExit(f"{path}: row {g['index']} was not measured on the example the report "
-                                     f"rebuilds from {tasks_dir}; rerun the measurement")
-            greedy = [g for g in saved if g.get("mode") == "greedy"]
+            saved = judged_samples(path, task, examples(task))
             rates = {}
+            greedy = [g for g in saved if g.get("mode") == "greedy"]
             if greedy:
-                valid = [bool(task.valid(g["completion"], examples[g["index"]])) for g in greedy]
-                right = [bool(task.top1(g["completion"], examples[g["index"]])) for g in greedy]
-                rates.update({f"valid_{task_name}": sum(valid) / len(valid), f"top1_{task_name}": sum(right) / len(right)})
+                rates[f"valid_{task}"] = sum(g["valid"] for g in greedy) / len(greedy)
+                rates[f"top1_{task}"] = sum(g["correct"] for g in greedy) / len(greedy)
             sampled: dict[int, list[bool]] = {}
             for g in saved:
                 if g.get("mode") == "sample":
-                    sampled.setdefault(g["index"], []).append(bool(task.top1(g["completion"], examples[g["index"]])))
-            if sampled and f"passk_{task_name}" in row:
-                from mist_pl.eval.pass_at_k import mean_pass_at_k
-
+                    sampled.setdefault(g["index"], []).append(g["correct"])
+            if sampled and f"passk_{task}" in row:
                 n = min(len(v) for v in sampled.values())
-                rates[f"passk_{task_name}"] = mean_pass_at_k([sum(v[:n]) for v in sampled.values()], n, min(b.passk, n))
+                rates[f"passk_{task}"] = mean_pass_at_k([sum(v[:n]) for v in sampled.values()], n, min(b.passk, n))
             as_run = row.setdefault("as_run", {})
             for key, value in rates.items():
                 as_run.setdefault(key, row.get(key))
@@ -562,13 +577,9 @@ def plot(runs: Sequence[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def sample_report(runs: Sequence[dict], tasks_dir: Path, b: Budget, per_cell: int = 2) -> str:
+def sample_report(runs: Sequence[dict], examples: Callable[[str], list[dict]], per_cell: int = 2) -> str:
     """A few greedy completions per arm, task and moment (seed of the first run of each arm),
     judged with the current rules like the table."""
-    from mist_pl.demo import evaluation_examples
-    from mist_pl.tasks.registry import get_task
-
-    examples = {task: evaluation_examples(tasks_dir, task, b.eval_examples) for task in TASKS}
     lines = ["# Sample completions (greedy, first test examples; valid and correct by the current rules)", ""]
     for arm in ARMS:
         run = next((r for r in runs if r["arm"] == arm), None)
@@ -579,13 +590,10 @@ def sample_report(runs: Sequence[dict], tasks_dir: Path, b: Budget, per_cell: in
                 path = samples_path(run[f"{moment}_file"], task)
                 if not path.exists():
                     continue
-                rows = [json.loads(line) for line in path.open() if '"mode": "greedy"' in line][:per_cell]
+                rows = [r for r in judged_samples(path, task, examples(task)) if r["mode"] == "greedy"][:per_cell]
                 lines.append(f"## {ARM_TITLES[arm]}, seed {run['seed']}, {moment} RL, {task}")
-                judge = get_task(task)
                 for row in rows:
-                    example = examples[task][row["index"]]
-                    valid, correct = judge.valid(row["completion"], example), judge.top1(row["completion"], example)
-                    lines += ["", f"gold: `{row['gold']}`; valid {valid}, correct {correct}", "",
+                    lines += ["", f"gold: `{row['gold']}`; valid {row['valid']}, correct {row['correct']}", "",
                               "```", row["completion"][-1200:], "```"]
                 lines.append("")
     return "\n".join(lines) + "\n"
@@ -639,7 +647,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarize(runs)
     report = format_report(summary, b)
     plot(runs, out / "reproduce.png")
-    (out / "samples.md").write_text(sample_report(runs, tasks_dir, b))
+    (out / "samples.md").write_text(sample_report(runs, evaluation_sets(tasks_dir, b)))
     for run in runs:  # the curves stay in the run files; the summary keeps the numbers
         for task in TASKS:
             run["learning"][task].pop("curves", None)

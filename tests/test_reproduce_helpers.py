@@ -89,7 +89,7 @@ def test_report_rejudges_saved_completions_with_current_rules(tmp_path):
     samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
     run = {"before": {"top1_rxn_naming": 1.0, "valid_rxn_naming": 1.0, "passk_rxn_naming": 0.0},
            "before_file": str(measure_file)}
-    rm.rejudge(run, tmp_path / "tasks", budget)
+    rm.rejudge(run, {"rxn_naming": ordered}.__getitem__, budget)
     assert run["before"]["top1_rxn_naming"] == 0.5 and run["before"]["valid_rxn_naming"] == 0.5
     assert run["before"]["passk_rxn_naming"] == 0.5  # one sample each: example 0 wrong, example 1 right
     assert run["before"]["as_run"] == {"top1_rxn_naming": 1.0, "valid_rxn_naming": 1.0, "passk_rxn_naming": 0.0}
@@ -97,7 +97,7 @@ def test_report_rejudges_saved_completions_with_current_rules(tmp_path):
     rows[0]["prompt"] = "another question"  # a file measured on other examples is refused
     samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(SystemExit, match="was not measured on the example"):
-        rm.rejudge({"before": {}, "before_file": str(measure_file)}, tmp_path / "tasks", budget)
+        rm.rejudge({"before": {}, "before_file": str(measure_file)}, {"rxn_naming": ordered}.__getitem__, budget)
 
 
 def test_pooled_rate_sums_hits_over_seeds_and_formats():
