@@ -298,9 +298,8 @@ def measure_model(model: Path, tasks_dir: Path, b: Budget, out: Path, before_rl:
                              eval_max_new_tokens=b.max_new_tokens)
     sampled = ("cond_mat_gen",) if before_rl else ()
     row = measure(str(model), tasks_dir, demo_budget, out, sampled=sampled, k=b.passk, seed=0)
-    details = json.loads(out.read_text())["details"]
-    row["ls_top1_rxn_naming"] = details["ls_d"]["rxn_naming"].get("gold_top1")
     saved = json.loads(out.read_text())
+    row["ls_top1_rxn_naming"] = saved["details"]["ls_d"]["rxn_naming"].get("gold_top1")
     saved.update(row=row, budget=asdict(b))
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(saved, indent=2, default=str) + "\n")

@@ -20,6 +20,7 @@ global-mean row they got from resizing, and are named in a warning.
 from __future__ import annotations
 
 import logging
+
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
