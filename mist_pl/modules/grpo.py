@@ -21,7 +21,9 @@ Policy, old and reference log-probs go through one computation: the forward path
 (:func:`~mist_pl.rl.forward.shares_prompts`), and the round is cut into micro-batches
 once, right after sampling; the stored old and reference log-probs are computed on
 exactly those micro-batches and every update replays them. bf16 results depend on a
-batch's padded width and on the path, so anything else makes log-probs of equal
+batch's padded width, on the path and, for a strided input, on whether the weight is
+trainable (the frozen reference; :mod:`mist_pl.rl.forward` gathers the output head's
+input so it is not strided), so anything else makes log-probs of equal
 weights differ by up to ~1e-2 per token (a step-0 KL of ~5e-7, a ratio that is not 1,
 measured on the tiny config in bf16 on CPU). As it is, they
 agree bit for bit while the weights agree; ``train/logprob_gap_*_max`` logs the largest

