@@ -32,13 +32,9 @@ import torch
 from lightning.fabric.utilities.throughput import get_available_flops
 
 from mist_pl.modules.base import compute_dtype
+from mist_pl.planning.speed import ATTENTION_FLOPS, TRAIN_FLOPS_PER_PARAM  # the planner's count
 
 log = logging.getLogger(__name__)
-
-# 6 FLOPs per matmul parameter per token: 2 forward, 4 backward.
-TRAIN_FLOPS_PER_PARAM = 6.0
-# Attention scores and their use, forward + backward, per layer, hidden unit and context token.
-ATTENTION_FLOPS = 12.0
 
 
 def real_tokens_per_row(batch: dict, pad_token_id: int | None) -> torch.Tensor:
@@ -104,7 +100,6 @@ class TokenThroughput(L.Callback):
         self._start = None
         self._tokens = self._positions = self._samples = 0
         self._flops = 0.0
-        self._matmul_params: int | None = None
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.peak_flops is None:

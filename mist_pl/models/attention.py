@@ -34,7 +34,7 @@ def flash_attn_installed() -> bool:
     return importlib.util.find_spec("flash_attn") is not None
 
 
-def compute_dtype(precision: str | None, weights_dtype: torch.dtype) -> torch.dtype:
+def compute_dtype(precision: str | None, weights_dtype: torch.dtype | None) -> torch.dtype | None:
     """The dtype attention computes in: half precision when the trainer's ``precision`` is
     ``bf16-*`` / ``16-*``, else the dtype the weights are stored in."""
     text = str(precision or "")

@@ -19,15 +19,12 @@ from mist_pl.data.contract import DataFacts, ModelFedData, data_facts
 from mist_pl.export import load_checkpoint, plain_weights
 from mist_pl.models.factory import ModelConfig, build_model, build_sharded_model, build_tokenizer
 from mist_pl.models.lora import check_qlora
+from mist_pl.models.attention import compute_dtype as precision_dtype
 from mist_pl.models.sharding import apply_fsdp2
 from mist_pl.modules.checks import check_data_size, check_seq_len, check_tokenizer
 from mist_pl.modules.optim import OptimConfig, build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
-
-# Lightning precision strings that compute in bf16 start with this ("bf16-mixed", "bf16-true").
-BF16_PRECISION_PREFIX = "bf16"
-
 
 def as_config(cls, value):
     """Accept a config object or the plain dict it was saved as in a checkpoint."""
@@ -40,8 +37,9 @@ def compute_dtype(precision: str | None) -> torch.dtype | None:
     """The one bf16 choice: ``torch.bfloat16`` under a Lightning precision that starts with
     ``bf16`` (``bf16-mixed``, ``bf16-true``), else None (the weights' own dtype). FSDP2's
     compute dtype (:meth:`LMModule.param_dtype`) and the FLOPs peak of
-    :class:`~mist_pl.callbacks.throughput.TokenThroughput` both follow it."""
-    return torch.bfloat16 if (precision or "").startswith(BF16_PRECISION_PREFIX) else None
+    :class:`~mist_pl.callbacks.throughput.TokenThroughput` both follow it. Read from the
+    one table of precision strings (:func:`mist_pl.models.attention.compute_dtype`)."""
+    return torch.bfloat16 if precision_dtype(precision, None) is torch.bfloat16 else None
 
 
 def log_data_metrics(trainer: L.Trainer | None) -> None:

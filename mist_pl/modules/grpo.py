@@ -335,14 +335,13 @@ class GRPOModule(LMModule):
     @torch.no_grad()
     def logprobs_of(self, model: torch.nn.Module, rollouts: Rollouts) -> torch.Tensor:
         """Per-token log-probs of the completions under ``model``, on the round's own
-        micro-batches (``rollouts.micro_rows``; in row order when it has none), padded back
-        to the round's width (NaN-free zeros where no token is)."""
+        micro-batches (``rollouts.micro_rows``, cut by :meth:`collect_rollouts`), padded
+        back to the round's width (NaN-free zeros where no token is)."""
         out = torch.zeros(rollouts.completion_ids.shape, dtype=torch.float32, device=rollouts.completion_ids.device)
-        parts = rollouts.micro_rows or list(torch.arange(len(rollouts), device=out.device).split(self.grpo.micro_batch_size))
         was_training = model.training
         model.eval()  # no dropout in stored log-probs
         try:
-            for part in parts:
+            for part in rollouts.micro_rows:
                 micro = rollouts.micro_batch(part)
                 logp, _ = self._forward(model, micro, entropy=False)
                 out[part, : logp.shape[1]] = torch.where(micro.completion_mask.bool(), logp, 0.0)

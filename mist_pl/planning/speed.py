@@ -19,6 +19,11 @@ from dataclasses import dataclass
 from mist_pl.planning.dims import ModelDims
 from mist_pl.planning.workload import Workload
 
+# 6 FLOPs per matmul parameter per token: 2 forward, 4 backward.
+TRAIN_FLOPS_PER_PARAM = 6.0
+# Attention scores and their use, forward + backward, per layer, hidden unit and context token.
+ATTENTION_FLOPS = 12.0
+
 
 @dataclass(frozen=True)
 class SpeedPlan:
@@ -33,7 +38,7 @@ class SpeedPlan:
 
 def flops_per_token(d: ModelDims, context: int) -> float:
     matmul_params = d.params if d.tied else d.params - d.embedding_params
-    return 6.0 * matmul_params + 12.0 * d.layers * d.hidden * context
+    return TRAIN_FLOPS_PER_PARAM * matmul_params + ATTENTION_FLOPS * d.layers * d.hidden * context
 
 
 def plan_speed(d: ModelDims, w: Workload, world: int, mfu: float, peak_tflops: float,

