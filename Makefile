@@ -11,7 +11,7 @@ STAMP := $(VENV)/.mist-pl-installed
 CONSTRAINT_FLAG := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test bench reproduce clean
+.PHONY: install demo test test-fast lint bench reproduce clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The edit loop: everything but the training jobs and multi-process launches (marked slow).
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check mist_pl tests bench scripts cli.py
 
 bench: $(STAMP)
 	$(PY) -m pip install -q $(CONSTRAINT_FLAG) -e '.[dev,bench]'

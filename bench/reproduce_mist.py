@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gzip
 import json
 import logging
 import os
@@ -60,8 +61,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere without installing
     sys.path.insert(0, str(REPO))
 
-from mist_pl.eval.intervals import mean_ci, newcombe_interval, wilson_interval  # noqa: E402
-from mist_pl.eval.pass_at_k import mean_pass_at_k  # noqa: E402
+from mist_pl.eval.stats import mean_ci, mean_pass_at_k, newcombe_interval, wilson_interval  # noqa: E402
 
 TASKS = ("rxn_naming", "cond_mat_gen")
 ARMS = ("A", "Ap", "B")
@@ -202,7 +202,7 @@ def build_tasks(tasks_dir: Path) -> None:
 
 def write_sft_sets(tasks_dir: Path, out: Path, b: Budget) -> dict[str, Path]:
     """The SFT examples of A' (layout) and B (chemistry): the same prompts, one file each."""
-    from mist_pl.data.prompts import read_jsonl
+    from mist_pl.data.task_examples import read_jsonl
 
     rows: dict[str, list[dict]] = {"layout": [], "chemistry": []}
     for task, count in (("rxn_naming", b.sft_rxn_examples), ("cond_mat_gen", b.sft_cmg_examples)):
@@ -390,9 +390,11 @@ def evaluation_sets(tasks_dir: Path, b: Budget) -> Callable[[str], list[dict]]:
 
 
 def samples_path(measure_file: str | Path, task: str) -> Path:
-    """The completions file a measurement wrote next to its JSON."""
+    """The completions file a measurement wrote next to its JSON (gzipped since the demo
+    saves every completion compressed; plain jsonl from older runs)."""
     folder = Path(measure_file)
-    return folder.parent / f"{folder.stem}_{task}_samples.jsonl"
+    compressed = folder.parent / f"{folder.stem}_{task}_samples.jsonl.gz"
+    return compressed if compressed.exists() else folder.parent / f"{folder.stem}_{task}_samples.jsonl"
 
 
 def judged_samples(path: Path, task_name: str, examples: Sequence[dict]) -> list[dict]:
@@ -401,7 +403,8 @@ def judged_samples(path: Path, task_name: str, examples: Sequence[dict]) -> list
     from mist_pl.tasks.registry import get_task
 
     task = get_task(task_name)
-    rows = [json.loads(line) for line in path.open()]
+    with (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")) as handle:
+        rows = [json.loads(line) for line in handle]
     for row in rows:
         example = examples[row["index"]]
         if row.get("prompt") != task.build_prompt(example):
@@ -541,6 +544,19 @@ def format_report(summary: dict, b: Budget) -> str:
             + "\n".join(f"- {line}" for line in expectations(summary)) + "\n")
 
 
+def baseline_report(tasks_dir: Path, examples: Callable[[str], list[dict]]) -> str:
+    """The no-model rules of each task on the same test examples (every arm's number is
+    read against the best of them)."""
+    from mist_pl.eval.baselines import read_examples, score_baselines
+    from mist_pl.tasks.registry import get_task
+
+    lines = ["", "No-model rules on the same test examples (top-1; an arm means something only above the best):", ""]
+    for task in TASKS:
+        scores = score_baselines(get_task(task), examples(task), read_examples(tasks_dir / task / "train.jsonl"))
+        lines.append(f"- {task}: " + "; ".join(s.describe() for s in scores))
+    return "\n".join(lines) + "\n"
+
+
 def plot(runs: Sequence[dict], path: Path) -> None:
     import matplotlib
 
@@ -644,7 +660,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"no finished arm under {out} for this budget: nothing to report")
 
     summary = summarize(runs)
-    report = format_report(summary, b)
+    report = format_report(summary, b) + baseline_report(tasks_dir, evaluation_sets(tasks_dir, b))
     plot(runs, out / "reproduce.png")
     (out / "samples.md").write_text(sample_report(runs, evaluation_sets(tasks_dir, b)))
     for run in runs:  # the curves stay in the run files; the summary keeps the numbers

@@ -4,25 +4,36 @@ but names a shipped config reads the package's copy).
 
 Model and data are chosen by class path in the YAML (subclass mode), so CPT, SFT and
 GRPO share one entry point. Configs are parsed with omegaconf, so ``${...}``
-interpolation works, and every key is type-checked: a typo fails naming the key.
+interpolation works, and every key is type-checked: a typo fails naming the key, and so
+does a NaN or infinite number anywhere in the config.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+from jsonargparse import Namespace
+from lightning.pytorch.callbacks import DeviceStatsMonitor, LearningRateMonitor
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
 from mist_pl.callbacks.preemption import PreemptionCheckpoint
 from mist_pl.callbacks.step_seed import StepSeed
-from mist_pl.checkpoints.location import checkpoint_dir
+from mist_pl.checkpoints.resolve import checkpoint_dir
 from mist_pl.checkpoints.resume import explained_restore, prepare_resume
 from mist_pl.checkpoints.validate import TRUST_ENV, check_safe, trusted
 from mist_pl.logs import configure_logging
 from mist_pl.shipped import shipped_config
+
+log = logging.getLogger(__name__)
+
+# Callbacks that only write to a logger, and refuse to run without one.
+LOGGER_ONLY_CALLBACKS = (LearningRateMonitor, DeviceStatsMonitor)
 
 TRAINER_DEFAULTS = {
     "logger": {
@@ -71,6 +82,29 @@ class MistCLI(LightningCLI):
         parser.add_lightning_class_args(PreemptionCheckpoint, "preemption")
         parser.add_lightning_class_args(StepSeed, "step_seed")
 
+    def before_instantiate_classes(self) -> None:
+        # A NaN or infinite number passes every range check written as a comparison
+        # (``nan < 0`` is False) and then poisons training silently: refuse any, in every
+        # section of the config, before anything is built.
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        bad = nonfinite_settings(config)
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: every number in the config must be finite (not NaN or infinite)")
+
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        """The trainer, without the callbacks that need a logger when it has none
+        (``--trainer.logger false`` on a config that monitors the learning rate): they
+        would stop the run in ``on_train_start``; without a logger there is nothing for
+        them to write to."""
+        trainer = super().instantiate_trainer(**kwargs)
+        if not trainer.loggers:
+            dropped = [c for c in trainer.callbacks if isinstance(c, LOGGER_ONLY_CALLBACKS)]
+            if dropped:
+                log.warning("no logger: leaving out %s, which only write to a logger",
+                            ", ".join(type(c).__name__ for c in dropped))
+                trainer.callbacks = [c for c in trainer.callbacks if c not in dropped]
+        return trainer
+
     def _parse_ckpt_path(self) -> None:
         # LightningCLI would replace the configured model with the checkpoint's stored
         # hyper-parameters, silently ignoring e.g. --model.lm.name_or_path, after a full
@@ -90,6 +124,12 @@ class MistCLI(LightningCLI):
             # The non-finite guard stopped the run: a failure, which scripts and SLURM must
             # see as one (exit status 1, the reason as one line on stderr).
             raise SystemExit(f"error: {reason}")
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, PreemptionCheckpoint) and callback.exit_status is not None:
+                # Stopped for a requeue that could not be done: SLURM must not see the job
+                # as completed (status 0) nor as crashed (a traceback, status 1).
+                print(f"error: {callback.stop_message}", file=sys.stderr)
+                raise SystemExit(callback.exit_status)
 
     def validate(self, model, **kwargs) -> None:
         self._restore_safely(self.trainer.validate, model, kwargs)
@@ -128,8 +168,23 @@ class MistCLI(LightningCLI):
             print(f"TensorBoard logs: {Path(trainer.logger.log_dir).resolve()}"
                   f"  (tensorboard --logdir {Path(trainer.logger.save_dir).resolve()})")
         ckpt = trainer.checkpoint_callback
-        if ckpt is not None and ckpt.last_model_path or getattr(ckpt, "best_model_path", ""):
-            print(f"checkpoint: {Path(ckpt.last_model_path or ckpt.best_model_path).resolve()}")
+        saved = (ckpt.last_model_path or getattr(ckpt, "best_model_path", "")) if ckpt is not None else ""
+        if saved:
+            print(f"checkpoint: {Path(saved).resolve()}")
+
+
+def nonfinite_settings(value: Any, key: str = "") -> list[str]:
+    """``key=value`` for every NaN or infinite float in a parsed config (namespaces,
+    mappings and lists, walked in order), keys written as in the config file."""
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [f"{key}={value!r}"]
+    if isinstance(value, Namespace):
+        value = vars(value)
+    if isinstance(value, Mapping):
+        return [bad for name, item in value.items() for bad in nonfinite_settings(item, f"{key}.{name}" if key else str(name))]
+    if isinstance(value, (list, tuple)):
+        return [bad for i, item in enumerate(value) for bad in nonfinite_settings(item, f"{key}[{i}]")]
+    return []
 
 
 def resolve_config_args(argv: list[str]) -> list[str]:

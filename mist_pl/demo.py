@@ -29,16 +29,17 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
 import time
 import warnings
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mist_pl.eval.grpo_curves import describe_learning, grpo_learning, plot_learning
-from mist_pl.eval.intervals import wilson_interval
+from mist_pl.eval.stats import paired_interval, wilson_interval
 from mist_pl.logs import configure_logging
 from mist_pl.shipped import config_file
 
@@ -48,7 +49,8 @@ SFT_TASK_SHARES = {"cond_mat_gen": 0.25, "rxn_naming": 0.5}  # token shares of t
 AUXILIARY_SFT_SHARE = 0.25  # the shipped iupac/canonicalization/true-false/MCQ sources together
 EVALUATION_BALANCE = {"rxn_naming": "answer", "cond_mat_gen": "elements"}  # see evaluation_examples
 # (row key, column title, kind): "d" a signed effect size, "share" a percentage, "top1" a
-# percentage with its Wilson interval (the row also holds n_<task>).
+# percentage with its Wilson interval (the row also holds n_<task> for the task the key
+# ends with).
 TABLE_COLUMNS = (
     ("scs_d", "SCS d", "d"),
     ("ls_d_rxn_naming", "LS_d rxn", "d"),
@@ -56,7 +58,10 @@ TABLE_COLUMNS = (
     ("top1_rxn_naming", "rxn top-1 [95% CI]", "top1"),
     ("valid_cond_mat_gen", "cmg valid", "share"),
     ("top1_cond_mat_gen", "cmg top-1 [95% CI]", "top1"),
+    ("source_top1_cond_mat_gen", "cmg source [95% CI]", "top1"),
 )
+# Further rates of a task's greedy answers that go into the table (Task.metrics).
+ROW_METRICS = {"cond_mat_gen": ("source_top1",)}
 
 
 @dataclass
@@ -95,7 +100,7 @@ class Timing:
 class Demo:
     out: Path
     budget: Budget
-    rows: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> measure()'s row
     timings: list[Timing] = field(default_factory=list)
     learning: dict[str, dict] = field(default_factory=dict)  # GRPO stage -> grpo_learning summary
 
@@ -195,7 +200,7 @@ def fit_stage(stage: Stage, out_dir: Path, init_from: Path | None) -> Path:
     trainer = cli.trainer
     final = Path(trainer.log_dir) / "checkpoints" / f"final-step{trainer.global_step}.ckpt"
     trainer.save_checkpoint(final, weights_only=True)
-    return export(final, out_dir / stage.name / "hf")
+    return export(final, out_dir / stage.name / "hf", overwrite=True)  # the demo owns its run folder
 
 
 def evaluation_examples(tasks_dir: Path, task_name: str, limit: int) -> list[dict]:
@@ -214,22 +219,24 @@ def evaluation_examples(tasks_dir: Path, task_name: str, limit: int) -> list[dic
 
 def measure(
     model_name: str, tasks_dir: Path, budget: Budget, out: Path, sampled: Sequence[str] = (), k: int = 4, seed: int = 0,
-) -> dict[str, float | None]:
+) -> dict[str, Any]:
     """SCS d, LS_d on rxn_naming, greedy valid-answer rate and top-1 per task (test splits)
-    of one model; for the tasks in ``sampled`` also pass@k of ``k`` samples at T = 0.9
-    (LS_pass@k, ``passk_<task>``) and the share of valid sampled answers."""
+    of one model, the task's further rates of :data:`ROW_METRICS` and each example's
+    verdict (``correct_<task>``); for the tasks in ``sampled`` also pass@k of ``k`` samples
+    at T = 0.9 (LS_pass@k, ``passk_<task>``) and the share of valid sampled answers. Every
+    completion is written next to ``out`` (``<stage>_<task>_samples.jsonl.gz``)."""
     import torch
 
     # Inside: the demo parses its arguments and plans its stages before a stage loads torch and the training stack.
     from mist_pl.diagnostics.ls_logprob import run_ls_d
     from mist_pl.diagnostics.suite import DiagnosticOptions, prepare_inputs, run_diagnostic
-    from mist_pl.eval.evaluate import EvalConfig, evaluate_task
+    from mist_pl.eval.evaluate import EvalConfig, evaluate_task, write_samples
     from mist_pl.eval.loading import load_model
     from mist_pl.tasks.registry import get_task
 
     out.parent.mkdir(parents=True, exist_ok=True)
     model, tokenizer = load_model(model_name, seed=1234)
-    row: dict[str, float | None] = {}
+    row: dict[str, Any] = {}
     details: dict = {}
     examples = {task: evaluation_examples(tasks_dir, task, budget.eval_examples) for task in TASKS}
     with torch.inference_mode():
@@ -246,13 +253,14 @@ def measure(
             metrics = result.metrics
             row.update({f"top1_{task_name}": metrics.get("top1"), f"valid_{task_name}": metrics.get("valid"),
                         f"n_{task_name}": metrics.get("n_evaluated")})
+            row.update({f"{name}_{task_name}": metrics.get(name) for name in ROW_METRICS.get(task_name, ())})
             if task_name in sampled:
                 row[f"passk_{task_name}"] = metrics.get(f"pass@{k}")
                 row[f"valid_sampled_{task_name}"] = metrics.get("valid_sampled")
+            # Per example, in evaluation order: what the paired before/after intervals need.
+            row[f"correct_{task_name}"] = [bool(s["correct"]) for s in result.samples if s["mode"] == "greedy"]
             details[f"eval_{task_name}"] = metrics
-            with (out.parent / f"{out.stem}_{task_name}_samples.jsonl").open("w", encoding="utf-8") as handle:
-                for sample in result.samples:
-                    handle.write(json.dumps(sample, ensure_ascii=False, default=str) + "\n")
+            write_samples(out.parent / f"{out.stem}_{task_name}_samples.jsonl.gz", result.samples)
     out.write_text(json.dumps({"row": row, "details": details}, indent=2, default=str) + "\n")
     return row
 
@@ -276,7 +284,8 @@ def format_top1(value: float | None, n: int | None) -> str:
 
 def format_cell(metrics: dict, key: str, kind: str) -> str:
     if kind == "top1":
-        return format_top1(metrics.get(key), metrics.get("n_" + key.removeprefix("top1_")))
+        task = next((t for t in TASKS if key.endswith(t)), "")
+        return format_top1(metrics.get(key), metrics.get(f"n_{task}"))
     return format_value(metrics.get(key), percent=kind == "share")
 
 
@@ -292,37 +301,104 @@ def format_table(rows: dict[str, dict[str, float | None]]) -> str:
     return "\n".join(lines)
 
 
-def baselines(demo: Demo) -> dict[str, float | None]:
-    """What top-1 on rxn_naming means: a uniform guess among the ten classes, and always
-    naming the most common class of the evaluated test examples."""
+def baselines(demo: Demo) -> dict[str, list[dict]]:
+    """The no-model rules of each task on the very examples every stage is measured on
+    (:mod:`mist_pl.eval.baselines`; the training split feeds the frequency rules), best
+    top-1 first."""
     # Inside: keeps `import mist_pl.demo` light (see above).
+    from mist_pl.eval.baselines import read_examples, score_baselines
     from mist_pl.tasks.registry import get_task
 
-    task = get_task("rxn_naming")
-    path = demo.tasks_dir / "rxn_naming" / "test.jsonl"
-    examples = evaluation_examples(demo.tasks_dir, "rxn_naming", demo.budget.eval_examples) if path.exists() else []
-    counts = Counter(e.get("answer") for e in examples)
-    majority = max(counts.values()) / len(examples) if examples else None
-    return {"chance_top1_rxn_naming": task.chance_top1, "majority_top1_rxn_naming": majority}
+    out = {}
+    for task in TASKS:
+        path = demo.tasks_dir / task / "train.jsonl"
+        if not path.exists():
+            continue
+        examples = evaluation_examples(demo.tasks_dir, task, demo.budget.eval_examples)
+        out[task] = [asdict(b) for b in score_baselines(get_task(task), examples, read_examples(path))]
+    return out
 
 
-def format_report(demo: Demo) -> str:
-    """The table of every measured stage, the baselines that give it scale and what each
-    GRPO stage learned."""
-    base = baselines(demo)
+def changes(rows: dict[str, dict], before: str = "sft", after: str = "grpo") -> dict[str, dict]:
+    """Per task: greedy top-1 after minus before on the same examples, with the paired
+    95% interval (:func:`mist_pl.eval.stats.paired_interval`)."""
+    out = {}
+    for task in TASKS:
+        a, b = rows.get(before, {}).get(f"correct_{task}"), rows.get(after, {}).get(f"correct_{task}")
+        if a and b and len(a) == len(b):
+            lo, hi = paired_interval(a, b)
+            out[task] = {"change": (sum(b) - sum(a)) / len(a), "lo": lo, "hi": hi, "n": len(a)}
+    return out
+
+
+# What the demo claims, each checked against its own numbers: (name, statement, test).
+# Margins are wide on purpose: float kernels differ between CPUs (AVX2, AVX-512, AMX), so
+# exact figures move from machine to machine, and a claim must not ride on one example.
+def _rule_top1(results: dict, task: str) -> float:
+    return max((b["top1"] for b in results["baselines"].get(task, [])), default=0.0)
+
+
+def _learned(results: dict, task: str) -> bool:
+    reward = results["grpo"].get(task, {}).get("reward", {})
+    return reward.get("rise_lo") is not None and reward["rise_lo"] > 0
+
+
+def _above(results: dict, stage: str, task: str, bar: float) -> bool:
+    row = results["rows"].get(stage, {})
+    value, n = row.get(f"top1_{task}"), row.get(f"n_{task}")
+    return value is not None and bool(n) and wilson_interval(round(value * n), n)[0] > bar
+
+
+CLAIMS: tuple[tuple[str, str, Callable[[dict], bool]], ...] = (
+    ("cpt_scs", "CPT raises symbolic competence (SCS d up by at least 0.2)",
+     lambda r: (r["rows"]["cpt"].get("scs_d") or 0) - (r["rows"]["base"].get("scs_d") or 0) >= 0.2),
+    ("sft_layout", "SFT teaches the reaction-naming answer layout (at least 90% valid greedy answers)",
+     lambda r: (r["rows"]["sft"].get("valid_rxn_naming") or 0) >= 0.9),
+    ("grpo_cmg_learns", "GRPO raises the material-generation reward (interval of the rise above 0)",
+     lambda r: _learned(r, "cond_mat_gen")),
+    ("grpo_rxn_learns", "GRPO raises the reaction-naming reward (interval of the rise above 0)",
+     lambda r: _learned(r, "rxn_naming")),
+    ("rxn_above_rules", "reaction naming ends above its best no-model rule (Wilson lower bound above it)",
+     lambda r: _above(r, "grpo", "rxn_naming", _rule_top1(r, "rxn_naming"))),
+    ("cmg_above_rules", "material generation ends above its best no-model rule (Wilson lower bound above it)",
+     lambda r: _above(r, "grpo", "cond_mat_gen", _rule_top1(r, "cond_mat_gen"))),
+)
+
+
+def conclusions(results: dict) -> dict[str, bool]:
+    """Each claim of :data:`CLAIMS` judged on a demo's ``results.json`` content."""
+    return {name: bool(test(results)) for name, _, test in CLAIMS}
+
+
+def format_report(demo: Demo, results: dict) -> str:
+    """The table of every measured stage, the no-model rules that give it scale, the
+    change GRPO made, what each GRPO stage learned and which claims hold."""
     lines = [
         "SCS d: Cohen's d of log-prob, canonical vs corrupted SMILES. LS_d: Cohen's d, gold class vs the other",
-        "classes (log-prob). valid: greedy completions that close <answer> with a well-typed answer; top-1: greedy,",
+        "classes: summed log-prob after the model's own reasoning, minus the same with an empty reaction (a class",
+        "prior or a length preference scores 0). valid: greedy completions that close <answer> with a well-typed",
+        "answer; top-1: greedy,",
         f"right answers [Wilson 95% CI]; {demo.budget.eval_examples} test examples per task ({demo.tasks_dir}; "
         "reaction naming: the same number of each class, material generation: distinct element sets).",
+        "cmg source: the right answer is the stoichiometry the request's crystal has.",
         "",
         format_table(demo.rows),
         "",
-        f"rxn_naming top-1 baselines: uniform guess {format_value(base['chance_top1_rxn_naming'], True)}, "
-        f"always the commonest class of these examples {format_value(base['majority_top1_rxn_naming'], True)}.",
+        "No-model rules on the same examples (top-1; a model means something only above the best):",
     ]
+    for task, scores in results["baselines"].items():
+        shown = "; ".join(f"{b['name']} {100 * b['top1']:.0f}%"
+                          + (f" (source {100 * b['metrics']['source_top1']:.0f}%)" if "source_top1" in b["metrics"] else "")
+                          for b in scores)
+        lines.append(f"  {task}: {shown}")
+    for task, change in results["changes"].items():
+        lines.append(f"top-1 change over GRPO, {task}: {100 * change['change']:+.0f} points "
+                     f"[paired 95% CI {100 * change['lo']:+.0f}, {100 * change['hi']:+.0f}] on the same {change['n']} examples")
     for task, summary in demo.learning.items():
         lines.append(f"GRPO {task}: {describe_learning(summary)}")
+    lines.append("Claims, judged on these numbers:")
+    for name, statement, _ in CLAIMS:
+        lines.append(f"  [{'holds' if results['conclusions'][name] else 'does not hold'}] {statement}")
     return "\n".join(lines)
 
 
@@ -404,6 +480,47 @@ def plan(demo: Demo) -> list[tuple[str, Callable[[], str]]]:
     ]
 
 
+def machine() -> dict[str, Any]:
+    """What the numbers depend on: float kernels differ between instruction sets."""
+    import platform
+
+    import torch
+
+    from mist_pl.models.attention import cpu_has_native_bf16
+
+    return {"cpu": platform.processor() or platform.machine(), "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "native_bf16": cpu_has_native_bf16(), "torch": torch.__version__, "threads": torch.get_num_threads()}
+
+
+def publish(run: Path, target: Path) -> Path:
+    """Copy a finished run's ``results.json`` and evaluated completions into ``target``
+    (replacing what a previous publish put there): the files behind a published table."""
+    target.mkdir(parents=True, exist_ok=True)
+    for old in [*target.glob("*_samples.jsonl.gz"), target / "results.json"]:
+        old.unlink(missing_ok=True)
+    shutil.copy2(run / "results.json", target / "results.json")
+    for samples in sorted((run / "diagnostics").glob("*_samples.jsonl.gz")):
+        shutil.copy2(samples, target / samples.name)
+    return target
+
+
+MAX_DEFAULT_THREADS = 2  # the tiny model's matmuls gain little beyond two threads
+
+
+def omp_threads(parser: argparse.ArgumentParser) -> int:
+    """``OMP_NUM_THREADS`` as a thread count (the outer level of a nested ``4,2``); when it
+    is unset or empty, the cores this process may use, at most :data:`MAX_DEFAULT_THREADS`.
+    Any other value is a usage error naming it."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if not value:
+        return max(1, min(MAX_DEFAULT_THREADS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                              else os.cpu_count() or 1))
+    outer = value.split(",")[0].strip()
+    if not outer.isdigit() or int(outer) < 1:
+        parser.error(f"OMP_NUM_THREADS={value!r} is not a positive whole number; unset it or pass --threads")
+    return int(outer)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m mist_pl.demo",
@@ -412,10 +529,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="runs/demo", help="folder for logs, checkpoints and models")
     parser.add_argument("--quick", action="store_true", help="fewer steps and smaller measurements (~3.5 min instead of 6-11)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: 1, or OMP_NUM_THREADS if set)")
+                        help=f"torch CPU threads (default: OMP_NUM_THREADS if set, else the cores available, at most "
+                             f"{MAX_DEFAULT_THREADS}; the numbers differ slightly between thread counts)")
+    parser.add_argument("--publish", default=None, metavar="DIR",
+                        help="also copy results.json and every evaluated completion (jsonl.gz) into DIR "
+                             "(bench/results/demo holds the run the README quotes)")
     args = parser.parse_args(argv)
 
-    threads = args.threads or int(os.environ.get("OMP_NUM_THREADS", "1") or 1)
+    threads = args.threads or omp_threads(parser)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
@@ -444,11 +565,15 @@ def main(argv: list[str] | None = None) -> None:
     bar.set_description("demo: done")
     bar.close()
 
+    results = {"rows": demo.rows, "seconds": {t.name: round(t.seconds, 1) for t in demo.timings},
+               "machine": machine(), "baselines": baselines(demo), "changes": changes(demo.rows),
+               "grpo": demo.learning}
+    results["conclusions"] = conclusions(results)
     print("\n" + format_timings(demo.timings))
-    print("\n" + format_report(demo))
-    (out_dir / "results.json").write_text(json.dumps(
-        {"rows": demo.rows, "seconds": {t.name: round(t.seconds, 1) for t in demo.timings},
-         "baselines": baselines(demo), "grpo": demo.learning}, indent=2, default=str) + "\n")
+    print("\n" + format_report(demo, results))
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    if args.publish is not None:
+        print(f"published: {publish(out_dir, Path(args.publish))}")
     if demo.learning:
         print(f"GRPO curves: {plot_learning(demo.learning, out_dir / 'grpo_curves.png')}")
     print(f"\nresults: {out_dir / 'results.json'}")

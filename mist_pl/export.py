@@ -7,18 +7,27 @@ give the token ids and the logits the model had in training. Every export checks
 tokenizer half of that (:func:`mist_pl.models.tokenizer.check_saved_tokenizer`) and fails
 naming the text that came out different. It is also what the next stage's
 ``lm.name_or_path`` points at.
+
+``DIR`` is written whole or not at all: the folder is built beside it and then put in its
+place. It may be new, empty or a previous export (``mist_pl_export.json`` lists the files
+that export wrote); any other folder is refused unless ``--overwrite``, since the export
+replaces everything in it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import shutil
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from mist_pl.checkpoints.validate import load_metadata, sharded_index
+from mist_pl.checkpoints.validate import CheckpointError, check_checkpoint, load_metadata, verify_bytes
 from mist_pl.models.factory import ModelConfig, build_model, build_tokenizer
 from mist_pl.models.lora import is_peft_state
 from mist_pl.models.tokenizer import check_saved_tokenizer
@@ -26,11 +35,19 @@ from mist_pl.models.weights import load_weights
 
 log = logging.getLogger(__name__)
 
+EXPORT_RECORD = "mist_pl_export.json"  # the files an export wrote: a rerun may replace them
+MAX_NAMED = 5  # foreign files named in a refusal
+
+
+class ExportFolderError(ValueError):
+    """``--out`` cannot take the export without destroying what is there."""
+
 
 def load_checkpoint(path: str | Path, model_only: bool = False) -> dict:
-    """Read a Lightning checkpoint on CPU, safely (plain data only, see
-    :mod:`mist_pl.checkpoints.validate`), whether it is a single file or the folder a
-    sharded strategy writes (consolidated in memory).
+    """Read a Lightning checkpoint on CPU, verified and safely (a file's bytes against their
+    CRC, a folder's structure; plain data only, see :mod:`mist_pl.checkpoints.validate`),
+    whether it is a single file or the folder a sharded strategy writes (consolidated in
+    memory). Export, ``init_from_ckpt`` and eval all load through here.
 
     ``model_only`` skips the optimizer state of a sharded folder (2x the weights for AdamW):
     starting the next stage from a 7B checkpoint then needs ~30 GB of host memory per
@@ -43,6 +60,7 @@ def load_checkpoint(path: str | Path, model_only: bool = False) -> dict:
         return _read_sharded(path, keys={"state_dict"} if model_only else None)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
+    verify_bytes(path)
     return load_metadata(path)
 
 
@@ -53,7 +71,9 @@ def _read_sharded(folder: Path, keys: set[str] | None) -> dict:
     from torch.distributed.checkpoint.format_utils import _EmptyStateDictLoadPlanner
     from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
 
-    sharded_index(folder)  # the loader below unpickles without limits: first check it needs nothing but data
+    # A folder has no checksums: check its structure (every shard as long as the index says)
+    # and, since the loader below unpickles without limits, that it needs nothing but data.
+    check_checkpoint(folder)
     checkpoint: dict = {}
     _load_state_dict(checkpoint, storage_reader=FileSystemReader(folder),
                      planner=_EmptyStateDictLoadPlanner(keys=keys), no_dist=True)
@@ -93,7 +113,12 @@ def plain_weights(checkpoint: dict, source: str) -> dict[str, torch.Tensor]:
     return model.merge_and_unload().state_dict()
 
 
-def export(ckpt: str | Path, out: str | Path) -> Path:
+def export(ckpt: str | Path, out: str | Path, overwrite: bool = False) -> Path:
+    """Write ``ckpt``'s model and tokenizer as a Hugging Face folder ``out``: a new or empty
+    folder, a previous export (replaced whole) or, with ``overwrite``, any folder (replaced
+    whole, whatever it held)."""
+    out = Path(out).resolve()  # a linked folder is replaced where it lies, not the link
+    check_out(out, Path(ckpt), overwrite)
     checkpoint = load_checkpoint(ckpt, model_only=True)
     cfg = lm_config_from(checkpoint)
     weights = plain_weights(checkpoint, str(ckpt))
@@ -101,21 +126,82 @@ def export(ckpt: str | Path, out: str | Path) -> Path:
     plain = replace(cfg, lora=None, gradient_checkpointing=False)
     tokenizer = build_tokenizer(plain)
     model = build_model(plain, tokenizer, weights=weights, weights_source=str(ckpt))
-    out = Path(out)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    built = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
+    try:
+        model.save_pretrained(built)
+        tokenizer.save_pretrained(built)
+        files = sorted(path.name for path in built.iterdir())
+        (built / EXPORT_RECORD).write_text(json.dumps({"checkpoint": str(Path(ckpt).resolve()), "files": files}))
+        publish(built, out)
+    except BaseException:
+        shutil.rmtree(built, ignore_errors=True)
+        raise
     check_saved_tokenizer(out, tokenizer)
     log.info("exported %s to %s", ckpt, out)
     return out
 
 
+def check_out(out: Path, ckpt: Path, overwrite: bool) -> None:
+    """Raise :class:`ExportFolderError` for an ``out`` the export would damage: a file; a
+    non-empty folder that is not a previous export, unless ``overwrite`` (written into, its
+    ``config.json`` was overwritten and its other files were left beside the model); the
+    folder that holds the checkpoint, even with ``overwrite``."""
+    if out.exists() and not out.is_dir():
+        raise ExportFolderError(f"--out {out} is a file; give a folder")
+    if not out.is_dir():
+        return
+    if out in ckpt.resolve().parents:
+        raise ExportFolderError(f"--out {out} holds the checkpoint {ckpt}: replacing the folder would delete it; "
+                                "choose another --out")
+    foreign = sorted({path.name for path in out.iterdir()} - exported_files(out))
+    if foreign and not overwrite:
+        raise ExportFolderError(
+            f"{out}: not empty and not a previous export (it holds {', '.join(foreign[:MAX_NAMED])}"
+            f"{', ...' if len(foreign) > MAX_NAMED else ''}); nothing was written. Pass --overwrite to replace "
+            "the folder and everything in it, or choose another --out"
+        )
+
+
+def exported_files(folder: Path) -> set[str]:
+    """The names a previous export wrote into ``folder`` (from its record); none if it has no record."""
+    record = folder / EXPORT_RECORD
+    try:
+        files = json.loads(record.read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):  # no record, or not one an export wrote
+        return set()
+    return {EXPORT_RECORD, *files}
+
+
+def publish(built: Path, out: Path) -> None:
+    """Put the finished folder ``built`` (beside ``out``) in the place of ``out``, so that
+    no file of what was there before stays beside the new model."""
+    if not out.exists():
+        os.replace(built, out)
+        return
+    old = built.with_name(f"{built.name}-old")
+    os.replace(out, old)
+    try:
+        os.replace(built, out)
+    except OSError:
+        os.replace(old, out)  # leave what was there as it was
+        raise
+    shutil.rmtree(old)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ckpt", required=True, help="Lightning .ckpt file or sharded checkpoint folder")
-    parser.add_argument("--out", required=True, help="output Hugging Face model folder")
+    parser.add_argument("--out", required=True,
+                        help="output Hugging Face model folder: new, empty, or a previous export (replaced)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out even if it holds files that are not a previous export (they are deleted)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    print(export(args.ckpt, args.out))
+    try:
+        print(export(args.ckpt, args.out, args.overwrite))
+    except (CheckpointError, ExportFolderError) as error:
+        raise SystemExit(f"error: {error}") from None
 
 
 if __name__ == "__main__":

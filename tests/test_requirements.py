@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from mist_pl.requirements import MINIMUM_VERSIONS, RequirementError, at_least, check_versions, version_tuple
 

@@ -32,7 +32,7 @@ REQUIRED_DATA = [
     "conf/recipes/cpt_qwen2.5-3b.yaml", "assets/general_text.txt", "assets/mist_demo/LICENSE.apache-2.0",
     "assets/mist_demo/README.md", "assets/mist_demo/reactions/rxn_truefalse_sample.csv",
     "assets/mist_demo/pubchem/CRLLM-PubChem-compounds1M.sample.csv", "assets/mist_demo/rxnpred_tiny/src-train.txt",
-    "assets/mist_demo/crystalrelax_tiny/tgt-train.txt", "tasks/data/samples/reaction_classes.csv",
+    "assets/mist_demo/crystalrelax_tiny/tgt-train.txt", "tasks/sources/samples/reaction_classes.csv",
 ]
 
 

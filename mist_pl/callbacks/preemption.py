@@ -6,7 +6,10 @@ of a step: under FSDP2 the ranks are then at different collectives (a hang) and 
 state mixes two steps (no exact resume). Here the handler only records the signal; at
 the next step boundary all ranks agree (one small all-reduce per step), write
 ``last.ckpt`` atomically, and stop. On the SLURM requeue signal rank 0 then requeues the
-job (``scontrol requeue``), whose next start resumes with ``--ckpt_path last``.
+job (``scontrol requeue``), whose next start resumes with ``--ckpt_path last``. When the
+requeue is not possible (no ``scontrol`` on PATH, as inside many containers, or
+``scontrol`` refuses), the checkpoint is kept, the log says so and how to resume, and the
+CLI exits with :data:`NOT_REQUEUED_EXIT`, the status of a job SLURM itself stopped.
 
 Installing the SIGUSR1 handler in ``setup`` (before Lightning registers its own) makes
 Lightning skip its mid-step handler; its SIGTERM notifier still runs and, together with
@@ -26,11 +29,16 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from mist_pl.checkpoints.location import checkpoint_dir
+from mist_pl.checkpoints.resolve import checkpoint_dir
 
 log = logging.getLogger(__name__)
+
+# Exit status after a stop whose requeue failed: 128 + SIGTERM, what a job stopped by SLURM
+# (time limit, preemption) ends with. Not 0: the job did not finish; not 1: nothing crashed.
+NOT_REQUEUED_EXIT = 128 + signal.SIGTERM
 
 
 class PreemptionCheckpoint(L.Callback):
@@ -42,6 +50,8 @@ class PreemptionCheckpoint(L.Callback):
             --signal=SIGUSR1@90``); after the checkpoint the job is requeued. Other signals
             (SIGTERM from ``scancel`` or a preemption) only checkpoint and stop.
         requeue: run ``scontrol requeue $SLURM_JOB_ID`` on the requeue signal under SLURM.
+            If that fails, :attr:`exit_status` becomes :data:`NOT_REQUEUED_EXIT` and
+            :attr:`stop_message` says why and how to resume; the CLI exits with them.
         filename: checkpoint name inside the run's checkpoint folder.
     """
 
@@ -59,6 +69,8 @@ class PreemptionCheckpoint(L.Callback):
         self.received: int | None = None  # signal number, set by the handler
         self.received_at: float | None = None
         self.saved_path: Path | None = None
+        self.exit_status: int | None = None  # set when a requeue was due and failed
+        self.stop_message: str | None = None
         self._previous: dict[int, object] = {}
         self._active = False  # handlers installed and the run not over
         self._trained = False  # a step finished in this run: there is something new to save
@@ -68,6 +80,7 @@ class PreemptionCheckpoint(L.Callback):
         if stage != "fit" or threading.current_thread() is not threading.main_thread():
             return  # signal handlers can only be installed from the main thread
         self.received, self.received_at, self.saved_path = None, None, None
+        self.exit_status, self.stop_message = None, None
         self._trained = False
         for signum in self.signals:
             previous = signal.getsignal(signum)
@@ -113,6 +126,12 @@ class PreemptionCheckpoint(L.Callback):
         stop, requeue = self._agreed(trainer)
         if not stop:
             return
+        # A periodic save due at this step goes first: save() marks the step as saved for
+        # ModelCheckpoint, whose own hook (called after this one) would then skip it and
+        # that step's checkpoint would be lost. Its second call at this step saves nothing.
+        for callback in trainer.checkpoint_callbacks:
+            if isinstance(callback, ModelCheckpoint):
+                callback.on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         self.save(trainer)
         if requeue and self.requeue:
             self._requeue(trainer)
@@ -169,15 +188,26 @@ class PreemptionCheckpoint(L.Callback):
         return final
 
     def _requeue(self, trainer: L.Trainer) -> None:
-        job = os.environ.get("SLURM_ARRAY_JOB_ID")
-        job = f"{job}_{os.environ['SLURM_ARRAY_TASK_ID']}" if job else os.environ.get("SLURM_JOB_ID")
+        array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+        job = f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID")
         if not trainer.is_global_zero or not job:
             return
-        result = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
-        if result.returncode == 0:
-            log.warning("requeued SLURM job %s; it resumes from %s", job, self.saved_path)
+        try:
+            result = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
+        except OSError as error:
+            reason = f"scontrol could not be run ({error.strerror}; inside a container, scontrol is often not on PATH)"
         else:
-            log.error("scontrol requeue %s failed (%d): %s", job, result.returncode, result.stderr.strip())
+            if result.returncode == 0:
+                log.warning("requeued SLURM job %s; it resumes from %s", job, self.saved_path)
+                return
+            reason = f"scontrol requeue {job} failed ({result.returncode}): {result.stderr.strip()}"
+        self.exit_status = NOT_REQUEUED_EXIT
+        self.stop_message = (
+            f"SLURM job {job} was not requeued: {reason}. The checkpoint {self.saved_path} is complete; resubmit "
+            f"the job with RUN_VERSION=job_{os.environ.get('SLURM_JOB_ID', job)} to resume from it "
+            f"(scripts/slurm/README.md). Exit status {NOT_REQUEUED_EXIT}."
+        )
+        log.error("%s", self.stop_message)
 
 
 def _signal(name: str) -> int:

@@ -35,9 +35,14 @@ class StepSeed(L.Callback):
         self.seed = seed
 
     def base_seed(self) -> int:
+        """``seed``, else the one ``seed_everything`` stored in ``PL_GLOBAL_SEED``, else 0."""
         if self.seed is not None:
             return self.seed
-        return int(os.environ.get("PL_GLOBAL_SEED", "0"))
+        value = os.environ.get("PL_GLOBAL_SEED", "0")
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError(f"PL_GLOBAL_SEED={value!r} is not a whole number; unset it or set step_seed.seed") from None
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
         seed = step_seed(self.base_seed(), trainer.global_step, trainer.global_rank)

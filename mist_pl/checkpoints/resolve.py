@@ -1,17 +1,23 @@
-"""Which checkpoint ``--ckpt_path`` means: ``last`` becomes the newest *complete* checkpoint.
+"""Where a run's checkpoints are, and which checkpoint ``--ckpt_path`` means: ``last``
+becomes the newest *complete* checkpoint.
+
+The folder (:func:`checkpoint_dir`) is known before ``trainer.fit`` resolves it; a run
+whose logger picks a fresh version by itself looks at the earlier versions' folders too
+(:func:`automatic_version_root`).
 
 Lightning's own ``last`` picks the newest ``last*.ckpt`` by modification time, complete or
 not. Here every checkpoint in the run's folder is a candidate (``last.ckpt`` as well as
 ``step=...`` files), newest first, and the first one that passes
 :func:`~mist_pl.checkpoints.validate.check_checkpoint` wins; skipped ones are named in a
-warning. The file that is resumed, named or found, passes the deep check too: the CRC of
-every record of a single-file checkpoint, because damaged bytes of the right length pass
-the structural check and would load as garbage weights. It reads the file once, as the
-restore does next (so the restore then reads from the page cache). A sharded folder has no
-checksums: its check is structural (index, metadata, every shard as long as the index says). A checkpoint that could run code is not skipped but an error: someone put it in
-the run's folder, and whether to trust it is the user's decision. Every rank computes the
-same answer from the same files, so no collective is needed before the process group
-exists.
+warning, as is a ``*.ckpt`` symlink whose target is gone. The file that is resumed, named
+or found, passes the deep check too: the CRC of every record of a single-file checkpoint,
+because damaged bytes of the right length pass the structural check and would load as
+garbage weights. It reads the file once, as the restore does next (so the restore then
+reads from the page cache). A sharded folder has no checksums: its check is structural
+(index, metadata, every shard as long as the index says). A checkpoint that could run code
+is not skipped but an error: someone put it in the run's folder, and whether to trust it
+is the user's decision. Every rank computes the same answer from the same files, so no
+collective is needed before the process group exists.
 """
 
 from __future__ import annotations
@@ -20,11 +26,54 @@ import logging
 from pathlib import Path
 from typing import Sequence, Union
 
+import lightning as L
 from lightning.fabric.utilities.rank_zero import rank_zero_only, rank_zero_warn
 
 from mist_pl.checkpoints.validate import SHARDED_META, CheckpointError, UnsafeCheckpointError, check_checkpoint
 
 log = logging.getLogger(__name__)
+
+
+# -- the run's checkpoint folder -------------------------------------------------------
+
+def checkpoint_dir(trainer: L.Trainer) -> Path:
+    """Where ``ModelCheckpoint`` writes: its ``dirpath``, else
+    ``<logger save_dir>/<name>/<version>/checkpoints`` (Lightning's own rule, repeated here
+    because ``dirpath`` is only filled in once ``fit`` has started)."""
+    callback = trainer.checkpoint_callback
+    if callback is not None and getattr(callback, "dirpath", None):
+        return Path(callback.dirpath)
+    if trainer.loggers:
+        logger = trainer.loggers[0]
+        save_dir = logger.save_dir or trainer.default_root_dir
+        version = logger.version
+        version = version if isinstance(version, str) else f"version_{version}"
+        return Path(save_dir) / str(logger.name) / version / "checkpoints"
+    return Path(trainer.default_root_dir) / "checkpoints"
+
+
+def automatic_version_root(trainer: L.Trainer) -> Path | None:
+    """``<save_dir>/<name>``, the folder of all versions of this run, when the logger will
+    pick a fresh version by itself (none configured) and the checkpoints follow it (no
+    ``ModelCheckpoint.dirpath``); else None.
+
+    Such a run writes to a new ``version_N+1`` folder, so its own checkpoint folder is
+    always empty at start: ``--ckpt_path last`` has to look at the earlier versions. Call
+    this before anything reads ``logger.version``, which fixes the automatic choice."""
+    callback = trainer.checkpoint_callback
+    if callback is not None and getattr(callback, "dirpath", None):
+        return None
+    if not trainer.loggers:
+        return None
+    logger = trainer.loggers[0]
+    # TensorBoardLogger and CSVLogger keep the configured version in ``_version`` (None: pick
+    # the next free one); other loggers name their own folders, which are left alone.
+    if not hasattr(logger, "_version") or logger._version is not None:
+        return None
+    return Path(logger.save_dir or trainer.default_root_dir) / str(logger.name)
+
+
+# -- which checkpoint to resume --------------------------------------------------------
 
 # ckpt_path values Lightning resolves itself.
 LIGHTNING_KEYWORDS = ("best", "hpc", "registry")
@@ -54,7 +103,10 @@ def candidates(folder: Folders) -> list[Path]:
     def written(path: Path) -> float:
         # A sharded folder's meta.pt is written last; the folder's own mtime changes earlier.
         marker = path / SHARDED_META
-        return (marker if marker.is_file() else path).stat().st_mtime
+        try:
+            return (marker if marker.is_file() else path).stat().st_mtime
+        except OSError:  # a dangling symlink: sorted by when it was made, then skipped as unreadable
+            return path.lstat().st_mtime
 
     return sorted(found, key=lambda p: (written(p), p.name), reverse=True)
 

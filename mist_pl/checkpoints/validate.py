@@ -8,7 +8,9 @@ and every shard file is as long as the metadata says.
 
 The checks read the archive directory and the pickled metadata, not the tensors, so every
 rank can run them on a multi-GB checkpoint in well under a second. ``deep=True`` also
-verifies the CRC of every byte of a single-file checkpoint (bit rot; slow on big files).
+verifies the CRC of every byte of a single-file checkpoint (bit rot; slow on big files):
+:func:`verify_bytes`, which every other load of a file (export, ``init_from_ckpt``,
+eval) runs too.
 
 A checkpoint is a pickle, and unpickling can call any function: a file dropped into the
 run's folder, or downloaded, could run code on every rank. So nothing here unpickles
@@ -84,6 +86,8 @@ def check_checkpoint(path: str | Path, deep: bool = False) -> None:
         _check_sharded(path)
     elif path.is_file():
         _check_file(path, deep)
+    elif path.is_symlink():
+        raise CheckpointError(f"{path}: dangling symlink to {os.readlink(path)}")
     else:
         raise CheckpointError(f"{path}: no such checkpoint file or folder")
 
@@ -172,20 +176,34 @@ def _check_values(folder: Path, index) -> None:
                                   f"({type(error).__name__}: {error})") from None
 
 
+def verify_bytes(path: str | Path) -> None:
+    """Raise :class:`CheckpointError` unless every record of the single-file checkpoint
+    ``path`` has the bytes it was written with (its CRC). Every load of a file runs this
+    first: torch reads damaged tensor bytes as other weights without a word, and a damaged
+    ``data.pkl`` fails to unpickle like a file that names code, so only the CRC tells
+    damage from unsafe content. It reads the whole file (the load then reads the page cache)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, EOFError) as error:
+        raise CheckpointError(f"{path}: truncated or corrupt ({error})") from None
+    if bad is not None:
+        raise CheckpointError(f"{path}: corrupt data in {bad} (CRC mismatch): the file is damaged; "
+                              "nothing was loaded from it")
+
+
 def _check_file(path: Path, deep: bool) -> None:
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: empty file (the save was interrupted)")
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-            if not any(name.endswith("/data.pkl") for name in names):
-                raise CheckpointError(f"{path}: not a torch checkpoint (no data.pkl in the archive)")
-            if deep:
-                bad = archive.testzip()
-                if bad is not None:
-                    raise CheckpointError(f"{path}: corrupt data in {bad} (CRC mismatch)")
     except zipfile.BadZipFile as error:
         raise CheckpointError(f"{path}: truncated or corrupt ({error})") from None
+    if not any(name.endswith("/data.pkl") for name in names):
+        raise CheckpointError(f"{path}: not a torch checkpoint (no data.pkl in the archive)")
+    if deep:
+        verify_bytes(path)
     _check_loads(path)
 
 

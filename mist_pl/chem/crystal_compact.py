@@ -35,6 +35,7 @@ from mist_pl.chem.crystal_limits import (
     DEFAULT_SYMPREC,
     MAX_SITES,
     CrystalError,
+    check_cell,
     quiet_pymatgen,
 )
 
@@ -83,6 +84,7 @@ def _to_compact(structure: Structure, symprec: float, angle_tolerance: float, de
         raise CrystalError("to_compact needs a non-empty pymatgen Structure")
     if not structure.is_ordered:
         raise CrystalError("the compact format cannot express partial occupancies")
+    check_cell(structure)
     plain = structure.copy()
     plain.remove_oxidation_states()
     try:

@@ -3,8 +3,12 @@
 Reading untrusted text: :func:`parse_cif` refuses texts over
 :data:`MAX_CIF_CHARS` and CIFs that would expand to more than :data:`MAX_SITES`
 sites *before* pymatgen builds the structure (its parser is quadratic in the
-number of sites), captures pymatgen's warnings instead of printing them, and
-turns every failure into a :class:`CrystalError` with the reason.
+number of sites), refuses cells that would crash spglib (non-finite or degenerate
+lattices, non-finite coordinates: :func:`~mist_pl.chem.crystal_limits.cell_problem`),
+captures pymatgen's warnings instead of printing them, and turns every failure into a
+:class:`CrystalError` with the reason. :func:`space_group`, :func:`normalize` and
+:func:`validate` apply the same cell guard to any structure they are given, so no
+structure reaches spglib unchecked.
 
 The compact line format of the MiST crystal tasks lives in
 :mod:`mist_pl.chem.crystal_compact` and pymatgen's bundled structures in
@@ -24,22 +28,21 @@ from pymatgen.core import Composition, Element, Lattice, Structure
 from pymatgen.io.cif import CifFile, CifParser, CifWriter
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+from mist_pl.chem.cif_symmetry import SYMOP_TAGS
 from mist_pl.chem.crystal_limits import (
     DEFAULT_ANGLE_TOLERANCE,
     DEFAULT_SYMPREC,
     MAX_CIF_CHARS,
+    MAX_EXPANDED_POSITIONS,
     MAX_SITES,
+    CifTooLarge,
     CrystalError,
+    cell_problem,
+    check_cell,
     quiet_pymatgen,
 )
+from mist_pl.chem.space_groups import MAX_OPERATIONS
 from mist_pl.chem.tags import wrap_cif
-
-_SYMOP_KEYS = (
-    "_symmetry_equiv_pos_as_xyz",
-    "_space_group_symop_operation_xyz",
-    "_space_group_symop.operation_xyz",
-)
-_MAX_GROUP_ORDER = 192  # order of the largest crystallographic space group in a conventional cell
 
 
 def _as_list(value: object) -> list:
@@ -91,28 +94,67 @@ def distinct_symmetry_operations(operations: list) -> int:
     return len(seen)
 
 
-def _estimated_sites(raw: CifFile) -> int:
-    """Upper bound on the sites pymatgen would generate from a raw CIF: atom rows times the
-    number of distinct symmetry operations (a file may list an operation twice)."""
-    total = 0
+def expansion_estimate(raw: CifFile) -> tuple[int, int]:
+    """``(sites, positions)`` pymatgen would make of a raw CIF, before it parses it.
+
+    ``positions`` bounds the work: atom rows times the *listed* operations, repeats
+    included, since pymatgen applies every line before merging duplicates. ``sites``
+    bounds the size: the declared multiplicities when every row has one, else atom rows
+    times the *distinct* operations (a file may list an operation twice: COD 7008984 lists
+    four twice and is 616 sites, not 1232). A block listing no operations is counted with
+    :data:`~mist_pl.chem.space_groups.MAX_OPERATIONS`, the most any group has."""
+    sites = positions = 0
     for block in raw.data.values():
         data = block.data
         rows = len(_as_list(data.get("_atom_site_fract_x") or data.get("_atom_site_Cartn_x")))
+        listed = next((_as_list(data[key]) for key in SYMOP_TAGS if key in data), [])
+        distinct = distinct_symmetry_operations(listed)
+        positions += rows * (len(listed) or MAX_OPERATIONS)
         multiplicities = _as_list(data.get("_atom_site_symmetry_multiplicity"))
-        ops = next((distinct_symmetry_operations(_as_list(data[key])) for key in _SYMOP_KEYS if key in data), 0)
         if len(multiplicities) == rows and all(str(m).isdigit() for m in multiplicities):
-            total += sum(int(m) for m in multiplicities)
+            sites += sum(int(m) for m in multiplicities)
         else:
-            total += rows * (ops or _MAX_GROUP_ORDER)
-    return total
+            sites += rows * (distinct or MAX_OPERATIONS)
+    return sites, positions
 
 
-def parse_cif(text: object, max_sites: int = MAX_SITES, warnings_out: list[str] | None = None) -> Structure:
+_CELL_LENGTHS = ("_cell_length_a", "_cell_length_b", "_cell_length_c")
+_CELL_ANGLES = ("_cell_angle_alpha", "_cell_angle_beta", "_cell_angle_gamma")
+
+
+def _cif_number(value: object) -> float:
+    """A CIF number, its standard uncertainty dropped ("5.640(3)" -> 5.64); NaN if unreadable."""
+    text = str(value).strip().split("(", 1)[0]
+    try:
+        return float(text) if len(text) <= 40 else math.nan
+    except ValueError:
+        return math.nan
+
+
+def _stated_cell_problem(raw: CifFile) -> str | None:
+    """Why the cell a CIF states is impossible (a length <= 0, an angle outside (0, 180),
+    anything non-finite), or None. Checked on the text because pymatgen turns a negative
+    length or angle into a valid-looking mirrored cell (-1 degree reads as 1)."""
+    for block in raw.data.values():
+        for key in _CELL_LENGTHS + _CELL_ANGLES:
+            if key not in block.data:
+                continue
+            number = _cif_number(block.data[key])
+            upper = 180.0 if key in _CELL_ANGLES else math.inf
+            if not (math.isfinite(number) and 0.0 < number < upper):
+                return f"{key} {str(block.data[key])[:40]!r} is not a number in (0, {upper:g})"
+    return None
+
+
+def parse_cif(text: object, max_sites: int = MAX_SITES, warnings_out: list[str] | None = None,
+              max_positions: int = MAX_EXPANDED_POSITIONS) -> Structure:
     """The first structure in a CIF text.
 
-    Raises :class:`CrystalError` with the reason (too large, no data block,
-    unreadable, no structure). pymatgen's warnings are appended to
-    ``warnings_out`` when given, never printed.
+    Raises :class:`CrystalError` with the reason (no data block, unreadable, an impossible
+    cell, no structure), :class:`CifTooLarge` for a text that would expand to more than
+    ``max_sites`` sites or cost more than ``max_positions`` atom positions
+    (:func:`expansion_estimate`), refused before pymatgen parses it. pymatgen's warnings
+    are appended to ``warnings_out`` when given, never printed.
     """
     if not isinstance(text, str):
         raise CrystalError(f"CIF must be a string, got {type(text).__name__}")
@@ -125,11 +167,17 @@ def parse_cif(text: object, max_sites: int = MAX_SITES, warnings_out: list[str] 
             raw = CifFile.from_str(text)
         except Exception as error:
             raise CrystalError(f"unreadable CIF: {error}") from error
-    estimate = _estimated_sites(raw)
-    if estimate == 0:  # answer junk before pymatgen parses the text a second time
+    stated = _stated_cell_problem(raw)
+    if stated is not None:
+        raise CrystalError(stated)
+    sites, positions = expansion_estimate(raw)
+    if sites == 0:  # answer junk before pymatgen parses the text a second time
         raise CrystalError("no _atom_site coordinates in any data block")
-    if estimate > max_sites:
-        raise CrystalError(f"CIF would expand to ~{estimate} sites (limit {max_sites})")
+    if sites > max_sites:
+        raise CifTooLarge(f"CIF would expand to ~{sites} sites (limit {max_sites})")
+    if positions > max_positions:
+        raise CifTooLarge(f"CIF would take {positions} atom positions to expand (atom rows x listed "
+                          f"operations; budget {max_positions})")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -145,7 +193,8 @@ def parse_cif(text: object, max_sites: int = MAX_SITES, warnings_out: list[str] 
         raise CrystalError(f"no structure in CIF: {reasons[:2000]}")
     structure = structures[0]
     if len(structure) > max_sites:
-        raise CrystalError(f"structure has {len(structure)} sites (limit {max_sites})")
+        raise CifTooLarge(f"structure has {len(structure)} sites (limit {max_sites})")
+    check_cell(structure)
     return structure
 
 
@@ -160,26 +209,21 @@ def try_parse_cif(text: object) -> Structure | None:
 def validate(structure: object, min_distance: float = 0.5) -> list[str]:
     """Problems that make a structure physically unusable (empty list if none).
 
-    Checks: finite lattice with positive volume, finite coordinates, occupancies
+    Checks: a cell spglib can take (:func:`~mist_pl.chem.crystal_limits.cell_problem`:
+    finite lattice, edges and angles in range, positive volume, finite coordinates), occupancies
     in (0, 1] (per species and per site), and no two atoms (periodic images
     included) closer than ``min_distance`` Å.
     """
     if not isinstance(structure, Structure):
         return [f"not a pymatgen Structure ({type(structure).__name__})"]
-    matrix = np.asarray(structure.lattice.matrix, dtype=float)
-    if not np.all(np.isfinite(matrix)):
-        return ["lattice has non-finite entries"]
-    volume = abs(float(np.linalg.det(matrix)))
-    if not volume > 1e-3:
-        return [f"degenerate lattice (volume {volume:.3g} Å^3)"]
+    unsafe = cell_problem(structure.lattice.matrix, structure.frac_coords)
+    if unsafe is not None:
+        return [unsafe]
     if len(structure) == 0:
         return ["no sites"]
     if len(structure) > MAX_SITES:
         return [f"{len(structure)} sites (limit {MAX_SITES})"]
     problems = []
-    if not np.all(np.isfinite(structure.frac_coords)):
-        problems.append("non-finite fractional coordinates")
-        return problems
     for index, site in enumerate(structure):
         for species, occupancy in site.species.items():
             if not 0 < occupancy <= 1 + 1e-6:
@@ -270,8 +314,10 @@ def normalize(
     The result is deterministic for a given input, but two descriptions of the
     same crystal may still differ by an origin shift or axis flip that the
     space group allows (its Euclidean normalizer); compare structures with
-    pymatgen's StructureMatcher, not by text.
+    pymatgen's StructureMatcher, not by text. Raises :class:`CrystalError` for a cell
+    that must not reach spglib (:func:`~mist_pl.chem.crystal_limits.check_cell`).
     """
+    check_cell(structure)
     with quiet_pymatgen():
         try:
             analyzer = SpacegroupAnalyzer(structure, symprec=symprec, angle_tolerance=angle_tolerance)
@@ -313,8 +359,10 @@ def space_group(
     """International symbol and number, e.g. ``("Fm-3m", 225)``.
 
     ``("P1", 1)`` when spglib finds no symmetry or fails: every crystal has at
-    least P1, so the answer stays true.
+    least P1, so the answer stays true. Raises :class:`CrystalError` for a cell that
+    must not reach spglib (:func:`~mist_pl.chem.crystal_limits.check_cell`).
     """
+    check_cell(structure)
     with quiet_pymatgen():
         try:
             analyzer = SpacegroupAnalyzer(structure, symprec=symprec, angle_tolerance=angle_tolerance)
@@ -394,12 +442,15 @@ __all__ = [
     "DEFAULT_ANGLE_TOLERANCE",
     "DEFAULT_SYMPREC",
     "MAX_CIF_CHARS",
+    "MAX_EXPANDED_POSITIONS",
     "MAX_SITES",
+    "CifTooLarge",
     "CrystalError",
     "as_composition",
     "canonical_sites",
     "cif_problems",
     "composition_elements",
+    "expansion_estimate",
     "from_compact",
     "normalize",
     "parse_cif",

@@ -190,7 +190,7 @@ def describe_structure(structure, seed: int = 0, symprec: float = DEFAULT_SYMPRE
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
     with quiet_pymatgen():
-        cell = normalize(structure, symprec=symprec)
+        cell = normalize(structure, symprec=symprec)  # refuses a cell spglib cannot take
         symbol, number = space_group(structure, symprec=symprec)
         try:
             system = SpacegroupAnalyzer(structure, symprec=symprec).get_crystal_system()

@@ -17,6 +17,7 @@ here raises on bad input. Hydrogens are implicit and not counted.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from rdkit import Chem
@@ -42,13 +43,6 @@ def bond_label(a: str, b: str, bond_type: Chem.BondType) -> str:
     """``"C-N"``, ``"C=O"``, ``"C:N"``: element symbols in chemist order and the bond order."""
     first, second = sorted((a, b), key=_element_order)
     return f"{first}{_BOND_SYMBOLS.get(bond_type, '~')}{second}"
-
-
-def bond_element_pair(label: str) -> str:
-    """The element pair of a bond label regardless of order ("C=O" -> "C-O")."""
-    for symbol in "=#:~":
-        label = label.replace(symbol, "-")
-    return label
 
 
 def _fragments(side: str) -> list[str]:
@@ -180,15 +174,20 @@ def bond_changes(mapped_reaction: str) -> BondChanges | None:
     return changes
 
 
-def _bond_counts(smiles_list: list[str] | tuple[str, ...]) -> Counter:
-    counts: Counter = Counter()
+def _molecules(smiles_list: list[str] | tuple[str, ...]) -> Iterator[Chem.Mol]:
+    """The molecules of ``smiles_list`` that RDKit reads (the others are left out)."""
     for smiles in smiles_list:
         mol = parse(smiles)
-        if mol is None:
-            continue
-        for bond in mol.GetBonds():
-            counts[bond_label(bond.GetBeginAtom().GetSymbol(), bond.GetEndAtom().GetSymbol(), bond.GetBondType())] += 1
-    return counts
+        if mol is not None:
+            yield mol
+
+
+def _bond_counts(smiles_list: list[str] | tuple[str, ...]) -> Counter:
+    return Counter(
+        bond_label(bond.GetBeginAtom().GetSymbol(), bond.GetEndAtom().GetSymbol(), bond.GetBondType())
+        for mol in _molecules(smiles_list)
+        for bond in mol.GetBonds()
+    )
 
 
 def bond_count_changes(reactants: list[str] | tuple[str, ...], products: list[str] | tuple[str, ...]) -> BondChanges:
@@ -201,10 +200,7 @@ def bond_count_changes(reactants: list[str] | tuple[str, ...], products: list[st
 def group_counts(smiles_list: list[str] | tuple[str, ...]) -> Counter:
     """Occurrences of each functional group (distinct matches of its patterns)."""
     counts: Counter = Counter()
-    for smiles in smiles_list:
-        mol = parse(smiles)
-        if mol is None:
-            continue
+    for mol in _molecules(smiles_list):
         counts.update(count_functional_groups(mol))
     return counts
 

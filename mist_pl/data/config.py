@@ -31,13 +31,14 @@ import glob
 import math
 import os
 import re
+import sys
 import warnings
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Optional, Union
 
 from mist_pl.data.corpora import corpus_unavailable_reason, get_corpus
 from mist_pl.data.errors import DataConfigError
-from mist_pl.data.sources import reader_options
+from mist_pl.data.readers import option_problem, reader_options
 from mist_pl.data.transforms import build_transform
 from mist_pl.shipped import resolve_config
 
@@ -203,6 +204,12 @@ def validate_mixture(cfg: MixtureConfig) -> MixtureConfig:
         raise DataConfigError(f"{origin}: sources: no source is available")
     if len({s.tokens is None for s in kept}) > 1:
         raise DataConfigError(f"{origin}: sources: use 'weight' for every source or 'tokens' for every source, not both")
+    weights = [s.weight for s in kept if s.weight is not None]
+    if not math.isfinite(sum(weights)):  # every share is weight / sum
+        raise DataConfigError(
+            f"{origin}: sources[].weight: the weights sum to more than the largest number ({sys.float_info.max:.3g}): "
+            f"{weights}; they are relative shares, so scale them down (e.g. 1 and 1 for 1e308 and 1e308)"
+        )
     cfg.sources = kept
     cfg.positions = positions
     return cfg
@@ -242,6 +249,7 @@ def _validate_source(spec: SourceSpec, where: str) -> Optional[SourceSpec]:
             if spec.format not in FILE_FORMATS:
                 raise DataConfigError(f"{where}.format: {spec.format!r} is not one of {FILE_FORMATS} (or set 'corpus')")
             _check_options(spec.options, reader_options(spec.format), f"format {spec.format!r}", where)
+            _check_option_values(spec.options, f"format {spec.format!r}", where)
             spec.path = _resolve_paths(spec, where)
             default_transform = {"kind": "text", "column": "text"}
     except _Unavailable as err:
@@ -266,6 +274,15 @@ def _check_options(options: dict, allowed: tuple[str, ...], reader: str, where: 
                f"allowed: {', '.join(sorted(allowed)) or 'none'}")
     close = difflib.get_close_matches(str(unknown[0]), allowed, n=1)
     raise DataConfigError(message + (f" (did you mean {close[0]!r}?)" if close else ""))
+
+
+def _check_option_values(options: dict, reader: str, where: str) -> None:
+    """Every option value must be one the reader can use: a bad one (``encoding: latin-99``,
+    ``delimiter: ''``) would be a bare ``LookupError`` or ``TypeError`` mid-read."""
+    for name, value in options.items():
+        problem = option_problem(name, value)
+        if problem is not None:
+            raise DataConfigError(f"{where}.options.{name}: {value!r} is not usable for {reader}: {problem}")
 
 
 class _Unavailable(DataConfigError):

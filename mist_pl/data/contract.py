@@ -10,6 +10,8 @@ Both directions are explicit, so neither side guesses the other's attribute name
 * model -> data: the model being trained offers its tokenizer as a
   :class:`TokenizerOwner` (every mist-pl LightningModule is one), and
   :func:`model_tokenizer` is the one place a data module reads it.
+* both: :func:`data_parallel_place` is the one rule for which share of the data a rank
+  reads (its data-parallel replica, not its process rank).
 
 Why the data module asks for the tokenizer rather than the model handing it over:
 Lightning 2.6 runs the data module's ``prepare_data`` and ``setup`` (which tokenize, and
@@ -85,3 +87,16 @@ def model_tokenizer(trainer: Any) -> Any:
     :class:`TokenizerOwner`; None without a trainer, a model or a tokenizer."""
     module = trainer.lightning_module if trainer is not None else None
     return module.tokenizer if isinstance(module, TokenizerOwner) else None
+
+
+def data_parallel_place(trainer: Any) -> tuple[int, int]:
+    """``(rank, size)`` among data-parallel replicas: which share of the data ``trainer``'s
+    process reads, of how many. Ranks of one tensor-parallel group (ModelParallelStrategy)
+    share a replica and must read the same samples, so this is the strategy's sampler
+    placement, not the process rank and world size. ``(0, 1)`` without a trainer or a
+    distributed strategy."""
+    strategy = getattr(trainer, "strategy", None)
+    kwargs = getattr(strategy, "distributed_sampler_kwargs", None) or {}
+    if kwargs.get("num_replicas"):
+        return int(kwargs["rank"]), int(kwargs["num_replicas"])
+    return 0, 1

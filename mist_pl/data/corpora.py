@@ -20,14 +20,14 @@ to the corpus reader where noted.
   ``transform: {kind: crystal, style: mixed, describe: true}`` adds the compact format.
 - ``general_text`` (text): general English replay text (mist_pl/assets/general_text.txt).
 - ``task_sft`` (chat): SFT (prompt, completion) records built from a task of the task
-  suite (:mod:`mist_pl.data.task_sft`); options ``task`` (required) and ``path`` (the
+  suite (:mod:`mist_pl.data.task_examples`); options ``task`` (required) and ``path`` (the
   task's data file; by default the file the package ships for it, where there is one).
 
 A corpus whose package or file is missing reports why (:func:`corpus_unavailable_reason`);
 a mixture can mark such a source ``optional: true`` to run without it.
 
 :func:`read_source` reads any source of a mixture: a corpus by name, else its files
-through the readers of :mod:`mist_pl.data.sources`.
+through the readers of :mod:`mist_pl.data.readers`.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 from mist_pl import shipped
-from mist_pl.data import task_sft
-from mist_pl.data.sources import Item, Origin, Record, read_file
+from mist_pl.data import task_examples
+from mist_pl.data.readers import Item, Origin, Record, read_file
 
 ASSETS = shipped.ASSETS
 
@@ -181,7 +181,7 @@ CORPORA: dict[str, Corpus] = {
             ("prototypes",),
         ),
         Corpus("general_text", _general_text_files, _read_text_blocks, {"kind": "text", "column": "text"}, ("mode",)),
-        Corpus("task_sft", task_sft.example_files, task_sft.read_sft_records, {"kind": "chat"}, task_sft.OPTIONS),
+        Corpus("task_sft", task_examples.example_files, task_examples.read_sft_records, {"kind": "chat"}, task_examples.OPTIONS),
     ]
 }
 

@@ -63,16 +63,24 @@ from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
 from mist_pl.data.config import MixtureConfig, load_mixture
-from mist_pl.data.contract import DataFacts, model_tokenizer
+from mist_pl.data.contract import DataFacts, data_parallel_place, model_tokenizer
 from mist_pl.data.datasets import HeldOutRows, MixtureStream, StreamLoader
 from mist_pl.data.docstore import ShardDocs, ShardError
 from mist_pl.data.documents import check_chat_template, check_sources, load_in_memory
 from mist_pl.data.errors import DataConfigError
-from mist_pl.data.mixture import Mixture, MixtureSource, rows_per_epoch, seeded_rng, stable_key
+from mist_pl.data.mixture import (
+    MAX_EPOCH_ROWS,
+    EpochTooLarge,
+    Mixture,
+    MixtureSource,
+    rows_per_epoch,
+    seeded_rng,
+    stable_key,
+)
 from mist_pl.data.overlong import OverlongCounts, fit_examples
 from mist_pl.data.packing import Documents, PackPlan, plan_rows
 from mist_pl.data.prepare import prepare, source_fingerprint
-from mist_pl.data.shards import read_manifest, shard_name, shard_problem
+from mist_pl.data.shards import ManifestError, read_manifest, shard_name, shard_problem
 from mist_pl.data.stats import SourceStats
 from mist_pl.data.tokenization import resolve_tokenizer, tokenizer_fingerprint
 from mist_pl.data.transforms import is_chat, overlong_policy
@@ -203,15 +211,18 @@ class MixtureDataModule(L.LightningDataModule):
                 plan = _first_rows(self._plan(spec, docs, val_ids), self.max_val_rows)
                 val.append(MixtureSource(spec.name, docs, plan, 0.0))
         tokens_per_row = [s.plan.row_tokens().mean() for s in train]
-        if cfg.uses_budgets:
-            budgets = [s.tokens for s in cfg.sources]
-            counts = rows_per_epoch(tokens_per_row, budgets=budgets)
-            shares = np.asarray(budgets, dtype=float) / sum(budgets)
-        else:
-            weights = [s.weight for s in cfg.sources]
-            epoch_tokens = cfg.tokens_per_epoch or int(sum(s.plan.row_tokens().sum() for s in train))
-            counts = rows_per_epoch(tokens_per_row, weights=weights, epoch_tokens=epoch_tokens)
-            shares = np.asarray(weights, dtype=float) / sum(weights)
+        data_tokens = int(sum(s.plan.row_tokens().sum() for s in train))
+        try:
+            if cfg.uses_budgets:
+                budgets = [s.tokens for s in cfg.sources]
+                counts = rows_per_epoch(tokens_per_row, budgets=budgets)
+                shares = np.asarray(budgets, dtype=float) / sum(budgets)
+            else:
+                weights = [s.weight for s in cfg.sources]
+                counts = rows_per_epoch(tokens_per_row, weights=weights, epoch_tokens=cfg.tokens_per_epoch or data_tokens)
+                shares = np.asarray(weights, dtype=float) / sum(weights)
+        except EpochTooLarge as err:
+            raise DataConfigError(_epoch_too_large(cfg, err.rows, data_tokens)) from None
         for source, share in zip(train, shares):
             source.weight = float(share)
         self._val_sources = val
@@ -235,7 +246,10 @@ class MixtureDataModule(L.LightningDataModule):
 
     def _load_prepared(self, cfg: MixtureConfig, tokenizer) -> list:
         folder = Path(self.prepared_dir)
-        manifest = read_manifest(folder)
+        try:
+            manifest = read_manifest(folder)
+        except ManifestError as err:
+            raise DataConfigError(f"{err}; rebuild the shards with {_prepare_command(cfg, folder)}") from None
         where = folder / "manifest.json"
         tok_fp = tokenizer_fingerprint(tokenizer)
         if manifest.get("tokenizer") != tok_fp:
@@ -249,7 +263,7 @@ class MixtureDataModule(L.LightningDataModule):
             if entry is None or not entry.get("complete"):
                 raise DataConfigError(
                     f"{cfg.source_field(i, 'name')}: not (fully) prepared in {folder}; "
-                    f"run python -m mist_pl.data.prepare --config {cfg.origin} --output-dir {folder}"
+                    f"run {_prepare_command(cfg, folder)}"
                 )
             if entry["fingerprint"] != source_fingerprint(spec, cfg, tok_fp["sha256"], getattr(tokenizer, "chat_template", None)):
                 raise DataConfigError(
@@ -269,7 +283,7 @@ class MixtureDataModule(L.LightningDataModule):
         Every rank checks what it opens (shards are read from a shared folder that another
         job may be writing). A shard with other bytes is refused with the command that
         rebuilds it: ``prepare`` rebuilds exactly the shards that fail this check."""
-        rebuild = f"python -m mist_pl.data.prepare --config {cfg.origin} --output-dir {folder}"
+        rebuild = _prepare_command(cfg, folder)
         paths = [folder / source / shard_name(k) for k in range(entry["num_shards"])]
         for path in paths:
             problem = shard_problem(path, entry["shards"].get(path.name))
@@ -296,7 +310,7 @@ class MixtureDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> StreamLoader:
         self._require_setup()
-        rank, world = self._data_parallel_place()
+        rank, world = data_parallel_place(self.trainer)
         self._world_size = world
         samples_per_step = self.batch_size * world
         batches = max(1, self._mixture.schedule.epoch_rows // samples_per_step)
@@ -305,15 +319,6 @@ class MixtureDataModule(L.LightningDataModule):
         # workers; this stream assigns batches to workers itself, so the length is exact.
         warnings.filterwarnings("ignore", message="Your `IterableDataset` has `__len__` defined")
         return StreamLoader(self._stream, num_workers=self.num_workers)
-
-    def _data_parallel_place(self) -> tuple[int, int]:
-        """``(rank, size)`` among data-parallel replicas: ranks of one tensor-parallel group
-        (ModelParallelStrategy) share a replica and must read the same samples."""
-        strategy = getattr(self.trainer, "strategy", None)
-        kwargs = getattr(strategy, "distributed_sampler_kwargs", None) or {}
-        if kwargs.get("num_replicas"):
-            return int(kwargs["rank"]), int(kwargs["num_replicas"])
-        return 0, 1
 
     def val_dataloader(self) -> DataLoader:
         self._require_setup()
@@ -357,7 +362,7 @@ class MixtureDataModule(L.LightningDataModule):
             "seed": m.schedule.seed,
             "seq_len": self.seq_len,
             "split_documents": self.split_documents,
-            **({} if self.pack else {"pack": False}),  # only when off: CPT fingerprints stay as they were
+            "pack": self.pack,
             "sources": m.names,
             "epoch_rows": m.schedule.counts.tolist(),
             "plan_rows": [s.plan.num_rows for s in m.sources],
@@ -421,6 +426,29 @@ class MixtureDataModule(L.LightningDataModule):
                 f" | overlong for seq_len {self.seq_len}: {overlong.summary()}" if overlong else "",
                 100 * source.plan.efficiency, rows, source.weight,
             )
+
+
+def _prepare_command(cfg: MixtureConfig, folder: Path) -> str:
+    """The command that (re)builds the shards of ``folder``."""
+    return f"python -m mist_pl.data.prepare --config {cfg.origin} --output-dir {folder}"
+
+
+def _epoch_too_large(cfg: MixtureConfig, rows: float, data_tokens: int) -> str:
+    """The field that asked for a mixture epoch of ``rows`` rows, and what fits: the tokens
+    it asked for, scaled down to :data:`MAX_EPOCH_ROWS` rows."""
+    if cfg.uses_budgets:
+        asked = sum(s.tokens for s in cfg.sources)
+        field, wants = "sources[].tokens", f"budgets of {asked:,} tokens per mixture epoch"
+    elif cfg.tokens_per_epoch:
+        asked = cfg.tokens_per_epoch
+        field, wants = "tokens_per_epoch", f"{asked:,} tokens per mixture epoch"
+    else:
+        asked = data_tokens
+        field, wants = "tokens_per_epoch", f"unset, so a mixture epoch is all {asked:,} tokens of the sources: they"
+    fits = int(asked * MAX_EPOCH_ROWS / rows)
+    return (f"{cfg.origin}: {field}: {wants} need {rows:.3g} rows of ~{asked / rows:.0f} tokens, and one epoch's "
+            f"schedule holds at most {MAX_EPOCH_ROWS:,} rows: at most ~{fits:,} tokens per mixture epoch fit "
+            f"(the sources hold {data_tokens:,}; an epoch longer than that repeats them)")
 
 
 def _first_rows(plan, limit: int):

@@ -2,7 +2,7 @@
 
 Text documents are tokenized as they are (no special tokens: the packer adds EOS
 separators). Chat examples (transform kind ``chat``) go through the tokenizer's chat
-template (:func:`mist_pl.data.chat.encode_chat`) and also get a loss mask: 1 on the
+template (:func:`mist_pl.data.tokenization.encode_chat`) and also get a loss mask: 1 on the
 completion and its closing end-of-turn, 0 on the system and user turns.
 
 Records are numbered by their position in the source's item stream (malformed items
@@ -19,13 +19,13 @@ from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from mist_pl.data.chat import ChatTemplateError, encode_chat
 from mist_pl.data.config import MixtureConfig, SourceSpec
 from mist_pl.data.corpora import read_source
 from mist_pl.data.docstore import MemoryDocs
 from mist_pl.data.errors import DataConfigError
-from mist_pl.data.sources import Item, Malformed
+from mist_pl.data.readers import Item, Malformed
 from mist_pl.data.stats import SourceStats
+from mist_pl.data.tokenization import ChatTemplateError, encode_chat
 from mist_pl.data.transforms import ChatExample, Document, apply_transform, build_transform, is_chat, record_seed
 
 

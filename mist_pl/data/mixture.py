@@ -32,6 +32,19 @@ import numpy as np
 
 from mist_pl.data.packing import Documents, PackPlan, build_row
 
+MAX_EPOCH_ROWS = 1 << 26
+"""Most rows one mixture epoch may have. The schedule holds a source and a rank per row
+for the two epochs it caches (32 bytes a row: 2 GiB at this size, in every dataloader
+worker), so a larger epoch is refused before anything is allocated."""
+
+
+class EpochTooLarge(ValueError):
+    """Token budgets or an epoch length that need more rows than :data:`MAX_EPOCH_ROWS`."""
+
+    def __init__(self, rows: float) -> None:
+        super().__init__(f"a mixture epoch of {rows:.3g} rows; at most {MAX_EPOCH_ROWS:,} fit")
+        self.rows = rows
+
 
 def seeded_rng(*key: int) -> np.random.Generator:
     # SeedSequence over a tuple of ints: independent, platform-stable streams per key.
@@ -65,16 +78,26 @@ def rows_per_epoch(
 
     With ``budgets`` (tokens per epoch per source): ``ceil(budget / tokens_per_row)``.
     With ``weights`` (token shares): the epoch holds about ``epoch_tokens`` tokens and
-    source ``s`` gets rows in proportion to ``weight_s / tokens_per_row_s``.
+    source ``s`` gets rows in proportion to ``weight_s / tokens_per_row_s``. Raises
+    :class:`EpochTooLarge` beyond :data:`MAX_EPOCH_ROWS` rows (counted in floats, before
+    a count could overflow int64).
     """
     per_row = np.asarray(tokens_per_row, dtype=np.float64)
     if budgets is not None:
-        return np.ceil(np.asarray(budgets, dtype=np.float64) / per_row).astype(np.int64)
+        rows = np.ceil(np.asarray(budgets, dtype=np.float64) / per_row)
+        _check_epoch_rows(float(rows.sum()))
+        return rows.astype(np.int64)
     shares = np.asarray(weights, dtype=np.float64) / np.sum(weights)
     row_weights = shares / per_row
     # Expected tokens per row under these row weights is 1 / sum(row_weights).
-    total_rows = max(1, int(np.ceil(epoch_tokens * row_weights.sum())))
-    return apportion(total_rows, row_weights)
+    rows = float(np.ceil(epoch_tokens * row_weights.sum()))
+    _check_epoch_rows(rows)
+    return apportion(max(1, int(rows)), row_weights)
+
+
+def _check_epoch_rows(rows: float) -> None:
+    if not rows <= MAX_EPOCH_ROWS:  # NaN and inf included
+        raise EpochTooLarge(rows)
 
 
 class MixtureSchedule:

@@ -3,7 +3,7 @@
 Text documents longer than ``seq_len`` are cut into pieces by the packer, but a piece of
 a chat example without its prompt would teach answers to a question the model cannot
 see. Chat examples therefore always fit one row, by the rule of
-:func:`mist_pl.data.chat.encode_chat` with ``max_length = seq_len``:
+:func:`mist_pl.data.tokenization.encode_chat` with ``max_length = seq_len``:
 
 - ``truncate`` (default): keep the first ``seq_len`` tokens (the whole prompt and the
   start of the completion); an example whose first ``seq_len`` tokens hold no trained

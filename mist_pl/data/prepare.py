@@ -43,8 +43,17 @@ from mist_pl.data.config import MixtureConfig, SourceSpec, load_mixture
 from mist_pl.data.corpora import read_source
 from mist_pl.data.documents import check_chat_template, check_sources, tokenize_chunk
 from mist_pl.data.errors import DataConfigError
-from mist_pl.data.shards import FORMAT, read_manifest, shard_name, shard_problem, shard_record, write_manifest, write_shard
-from mist_pl.data.sources import Item
+from mist_pl.data.readers import Item
+from mist_pl.data.shards import (
+    FORMAT,
+    ManifestError,
+    read_manifest,
+    shard_name,
+    shard_problem,
+    shard_record,
+    write_manifest,
+    write_shard,
+)
 from mist_pl.data.stats import SourceStats
 from mist_pl.data.tokenization import resolve_tokenizer, tokenizer_fingerprint
 from mist_pl.data.transforms import is_chat
@@ -189,7 +198,12 @@ def prepare(
     check_chat_template(cfg, tok)
     check_sources(cfg)  # fail before work: every source must have a valid record
 
-    manifest = {"format": FORMAT, "sources": {}} if force else read_manifest(out)
+    manifest = {"format": FORMAT, "sources": {}}
+    if not force:
+        try:
+            manifest = read_manifest(out)
+        except ManifestError as err:
+            log.warning("%s: rebuilding every shard", err)
     manifest.update(mixture=cfg.name, config=cfg.origin, seed=cfg.seed, tokenizer=tok_fp)
     executor = None
     if workers > 0:

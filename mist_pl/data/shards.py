@@ -122,11 +122,23 @@ def map_loss_mask(path: Path) -> Optional[np.ndarray]:
     return table.column(LOSS_MASK).combine_chunks().values.to_numpy(zero_copy_only=True)
 
 
+class ManifestError(ValueError):
+    """A manifest that cannot be read (cut short, emptied, not a manifest): none of the
+    checksums it held can be trusted. The message names the file."""
+
+
 def read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of ``folder`` (an empty one when there is none); :class:`ManifestError`
+    when the file is damaged."""
     path = Path(folder) / MANIFEST
     if not path.is_file():
         return {"format": FORMAT, "sources": {}}
-    manifest = json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except (ValueError, RecursionError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ManifestError(f"{path}: cut short or damaged ({err})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("sources"), dict):
+        raise ManifestError(f"{path}: damaged: not a JSON object with a 'sources' mapping")
     if manifest.get("format") != FORMAT:
         raise ValueError(f"{path}: format {manifest.get('format')!r} is not {FORMAT!r}; delete the folder to rebuild")
     return manifest

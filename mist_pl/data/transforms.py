@@ -22,13 +22,16 @@ Kinds (``transform: {kind: ..., **options}``), chemistry delegated to :mod:`mist
 - ``crystal``: CIF text ``column`` -> parsed, normalized and re-serialized as CIF tagged
   ``[START_CIF]..[END_CIF]`` (``style: cif``), as the compact line format of the MiST
   crystal tasks (``compact``), or either by seed (``mixed``); ``describe: true`` puts a
-  paragraph (symmetry, cell, density, charge balance) before a CIF document.
+  paragraph (symmetry, cell, density, charge balance) before a CIF document. A CIF that
+  would expand to too many sites, or whose atom rows x listed symmetry operations exceed
+  the parse budget (:func:`mist_pl.chem.crystals.parse_cif`), is dropped unparsed as
+  ``cif_too_large``.
 
 - ``chat``: a (prompt, completion) pair for supervised fine-tuning. The prompt is
   ``prompt_column`` (default ``prompt``) or ``prompt_template``, the completion
   ``completion_column`` (default ``completion``) or ``completion_template``; ``system``
   is an optional system prompt. The tokenizer's chat template renders it later
-  (:func:`mist_pl.data.chat.encode_chat`), and only the completion (with its closing
+  (:func:`mist_pl.data.tokenization.encode_chat`), and only the completion (with its closing
   end-of-turn) is trained. ``overlong: truncate`` (default) cuts the completion of an
   example longer than ``seq_len``, ``drop`` drops it; that happens when rows are
   planned (:mod:`mist_pl.data.overlong`), since shards do not depend on ``seq_len``.
@@ -46,7 +49,6 @@ from dataclasses import dataclass, fields
 from typing import Any, Callable, Optional, Union
 
 from mist_pl.data.errors import DataConfigError
-
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,8 @@ class CrystalDocument:
             warnings.simplefilter("ignore")  # pymatgen remarks on every odd CIF; drops are counted instead
             try:
                 structure = crystals.normalize(crystals.parse_cif(text))
+            except crystals.CifTooLarge as err:  # refused unparsed: the cost is bounded
+                raise DropRecord("cif_too_large", str(err)[:200]) from None
             except Exception as err:  # noqa: BLE001 - CrystalError, or anything pymatgen raises
                 raise DropRecord("invalid_cif", f"{type(err).__name__}: {err}"[:200]) from None
             style = self.style if self.style != "mixed" else rng.choice(("cif", "compact"))

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from mist_pl.chem.smiles import canonicalize
-from mist_pl.tasks.choices import LETTERS
+from mist_pl.tasks.answer import LETTERS
 from mist_pl.tasks.rxn_naming import REACTION_CLASSES
 
 SMILES_TASKS = ("rxn_prediction", "iupac_to_smiles", "canonicalization")
+CLOSED_TASKS = ("rxn_naming", "rxn_mcq", "rxn_true_false")  # every example's candidates come from one fixed set
 NO_GOLD_TASKS = {"cond_mat_gen": "no unique gold answer (many materials satisfy a request)"}
 DEFAULT_NUM_DISTRACTORS = 4
 
@@ -64,7 +65,7 @@ def answer_sets(
     """One entry per example, aligned with ``examples``."""
     if task in NO_GOLD_TASKS:
         return [NoAnswerSet(NO_GOLD_TASKS[task])] * len(examples)
-    if task in ("rxn_naming", "rxn_mcq", "rxn_true_false"):
+    if task in CLOSED_TASKS:
         return [_closed_set(task, e) for e in examples]
     answers = [e.get("answer") if isinstance(e.get("answer"), str) else None for e in examples]
     keys = [_key(task, a) if a else None for a in answers]

@@ -1,8 +1,9 @@
-"""The scoring core: mean token log-prob of a target span given a prefix.
+"""The scoring core: the token log-probs of a target span given a prefix, averaged and summed.
 
 Every log-prob diagnostic (SCS, CCS, LS_d) reduces to this: teacher-force
-``prefix + target`` and average ``log p(token | everything before it)`` over the target's
-tokens only.
+``prefix + target`` and average (``mean_logprob``; SCS, CCS) or add up (``sum_logprob``,
+the log-probability of the whole span; LS_d) ``log p(token | everything before it)`` over
+the target's tokens only.
 
 Definitions, so numbers are comparable between runs:
 
@@ -26,7 +27,6 @@ Definitions, so numbers are comparable between runs:
 from __future__ import annotations
 
 import inspect
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -65,10 +65,6 @@ class SpanScore:
     @property
     def ok(self) -> bool:
         return self.status == OK
-
-
-def status_counts(scores: Sequence[SpanScore]) -> dict[str, int]:
-    return dict(Counter(s.status for s in scores))
 
 
 def _start_token(tokenizer: PreTrainedTokenizerBase) -> list[int]:
@@ -110,8 +106,8 @@ def score_items(
     max_length: int | None = None,
     share_prefixes: bool = True,
 ) -> list[SpanScore]:
-    """Mean token log-prob of each item's target given its prefix (one score per item,
-    in the order given). The model is put in eval mode and restored afterwards.
+    """Mean and summed token log-prob of each item's target given its prefix (one score
+    per item, in the order given). The model is put in eval mode and restored afterwards.
 
     ``share_prefixes``: items with the same prefix (a question and its candidate answers)
     run the prefix once and its keys/values serve every candidate

@@ -29,7 +29,7 @@ from pathlib import Path
 from mist_pl.chem.smiles import canonicalize
 from mist_pl.diagnostics.paired import Pair
 from mist_pl.shipped import mist_demo_file
-from mist_pl.tasks.choices import LETTERS
+from mist_pl.tasks.answer import LETTERS
 from mist_pl.tasks.registry import get_task
 
 REACTION, NAME, SPACE_GROUP = "reaction", "name", "space_group"

@@ -17,7 +17,7 @@ from transformers import PreTrainedTokenizerBase
 from mist_pl.diagnostics.ccs import run_ccs
 from mist_pl.diagnostics.corruption import DEFAULT_FRACTION
 from mist_pl.diagnostics.distractors import DEFAULT_NUM_DISTRACTORS
-from mist_pl.diagnostics.ls_logprob import run_ls_d
+from mist_pl.diagnostics.ls_logprob import DEFAULT_CONTEXT, DEFAULT_MAX_THINK_TOKENS, run_ls_d
 from mist_pl.diagnostics.ls_passk import run_ls_passk
 from mist_pl.diagnostics.molecules import read_smiles
 from mist_pl.diagnostics.report import DiagnosticResult
@@ -38,6 +38,8 @@ class DiagnosticOptions:
         with ``tasks``; a missing or ``None`` entry means the task's shipped file).
     tasks: task names for LS (default: every task whose data the package ships).
     limit: items per file (SCS default :data:`DEFAULT_SCS_LIMIT`).
+    ls_context, think, max_think_tokens: LS_d's context (``generated``: the model's own
+        greedy reasoning of at most ``max_think_tokens``; ``fixed``: ``<think>{think}</think>``).
     """
 
     data: list[str | None] = field(default_factory=list)
@@ -49,7 +51,9 @@ class DiagnosticOptions:
     template: str = DEFAULT_TEMPLATE
     fraction: float = DEFAULT_FRACTION
     num_distractors: int = DEFAULT_NUM_DISTRACTORS
+    ls_context: str = DEFAULT_CONTEXT
     think: str = ""
+    max_think_tokens: int = DEFAULT_MAX_THINK_TOKENS
     system_prompt: str | None = None
     k: int = 8
     n: int | None = None
@@ -88,7 +92,7 @@ def run_diagnostic(
     all_finished: Callable[[bool], bool] | None = None,
 ) -> DiagnosticResult:
     """Score ``model`` on prepared ``inputs``; ``all_finished`` synchronizes sampling
-    across ranks (LS_pass@k under FSDP)."""
+    across ranks (LS_pass@k, and LS_d's generated reasoning, under FSDP)."""
     common = dict(seed=options.seed, max_length=options.max_length)
     if name == "scs":
         return run_scs(model, tokenizer, inputs, fraction=options.fraction, template=options.template,
@@ -97,7 +101,8 @@ def run_diagnostic(
         return run_ccs(model, tokenizer, inputs, batch_size=options.batch_size, **common)
     if name == "ls_d":
         return run_ls_d(model, tokenizer, inputs, num_distractors=options.num_distractors, batch_size=options.batch_size,
-                        system_prompt=options.system_prompt, think=options.think, **common)
+                        system_prompt=options.system_prompt, context=options.ls_context, think=options.think,
+                        max_think_tokens=options.max_think_tokens, all_finished=all_finished, **common)
     if name == "ls_passk":
         return run_ls_passk(model, tokenizer, inputs, k=options.k, n=options.n, temperature=options.temperature,
                             max_new_tokens=options.max_new_tokens, batch_size=options.batch_size,

@@ -35,14 +35,18 @@ def sample_completions(
     batch_size: int = 8,
     seed: int = 0,
     all_finished: Callable[[bool], bool] | None = None,
+    top_p: float = 1.0,
+    top_k: int = 0,
 ) -> list[list[str]]:
     """``num_samples`` completions per prompt (greedy at temperature 0), as text with
-    control tokens removed; ``batch_size`` prompts go into one sampler call. Samples are
+    control tokens removed; ``batch_size`` prompts go into one sampler call. ``top_p``
+    and ``top_k`` filter the tempered distribution (1.0 and 0: off). Samples are
     reproducible for the same seed and batch size (the batch layout decides which
     random numbers each row draws)."""
     if num_samples < 1 or batch_size < 1:
         raise ValueError("num_samples and batch_size must be at least 1")
-    config = SamplingConfig(max_new_tokens=max_new_tokens, temperature=temperature, stop_strings=list(STOP_STRINGS))
+    config = SamplingConfig(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
+                            stop_strings=list(STOP_STRINGS))
     sampler = HFSampler(config, tokenizer)
     device = _device(model)
     out: list[list[str]] = []

@@ -23,7 +23,7 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-from mist_pl.eval.intervals import welch_interval
+from mist_pl.eval.stats import welch_interval
 
 REWARD = "reward/mean"
 ZERO_VARIANCE = "groups/zero_variance_frac"

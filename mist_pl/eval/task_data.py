@@ -1,8 +1,9 @@
 """Examples to evaluate a task on: a given file, or the file the package ships for it.
 
-A ``.jsonl`` file holds example dicts as the RL prompt data module reads them (rows of
-another task, by their ``task`` field, are dropped); anything else goes through the
-task's own ``load_examples`` (CSV, ``src-/tgt-`` text, crystal records...).
+The file is read as the RL prompt data module reads it
+(:func:`mist_pl.data.task_examples.read_task_file`: a ``.jsonl`` file of example dicts,
+anything else through the task's own ``load_examples``); rows of another task, by their
+``task`` field, are dropped.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 # One table of the files the package ships per task, kept with the SFT corpus that also reads it.
-from mist_pl.data.prompts import read_jsonl
-from mist_pl.data.task_sft import SHIPPED_EXAMPLES as DEFAULT_FILES
+from mist_pl.data.task_examples import SHIPPED_EXAMPLES as DEFAULT_FILES
+from mist_pl.data.task_examples import read_task_file
 from mist_pl.shipped import mist_demo_file
 from mist_pl.tasks.registry import Task, check_examples
 
@@ -65,13 +66,8 @@ def load_task_examples(
         raise ValueError(f"task {task.name!r} has no shipped data: pass a data file for it")
     if not path.is_file():
         raise FileNotFoundError(f"data file {path} for task {task.name!r} does not exist")
-    if path.suffix == ".jsonl":
-        examples, _ = read_jsonl(path)
-        examples = [e for e in examples if e.get("task", task.name) == task.name]
-    elif task.load_examples is None:
-        raise ValueError(f"task {task.name!r} has no example loader: give a .jsonl file of examples")
-    else:
-        examples = list(task.load_examples(path))
+    examples, _ = read_task_file(path, task.name)
+    examples = [e for e in examples if e.get("task", task.name) == task.name]
     check_examples({**e, "task": e.get("task", task.name)} for e in examples)
     if limit is None:
         return examples

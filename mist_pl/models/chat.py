@@ -1,6 +1,6 @@
 """Render a task prompt the one way every stage feeds it to the model.
 
-RL prompts (:class:`mist_pl.data.prompts.PromptDataModule`), evaluation and the
+RL prompts (:class:`mist_pl.data.rl_prompts.PromptDataModule`), evaluation and the
 latent-solvability diagnostic all call :func:`render_prompt`, so a model is measured on
 exactly what it is trained on:
 
@@ -14,18 +14,63 @@ exactly what it is trained on:
 
 Batches of prompts are left-padded (:func:`left_pad`), so every prompt ends where
 generation starts; the RL data loader, evaluation and span scoring share that one helper.
+
+A chat template is a program that comes with the model folder (Jinja, in transformers'
+sandbox, which bounds each ``range`` but not loops inside loops). Every rendering goes
+through :func:`apply_chat_template`, which stops a template running past
+:data:`RENDER_LIMIT_S` with :class:`ChatTemplateTimeout` naming the tokenizer, instead of
+hanging data loading for as long as the loops take.
 """
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from transformers import PreTrainedTokenizerBase
 
+# Real templates render in well under a millisecond; this only stops runaway ones.
+RENDER_LIMIT_S = 5.0
+# The file name Jinja gives the Python code it compiles a template into.
+TEMPLATE_CODE = "<template>"
+
+
+class ChatTemplateTimeout(RuntimeError):
+    """A chat template ran past :data:`RENDER_LIMIT_S` (a loop too long to be real)."""
+
 
 def has_chat_template(tokenizer: PreTrainedTokenizerBase) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
+
+
+def apply_chat_template(tokenizer: PreTrainedTokenizerBase, messages: list[dict], **kwargs: Any) -> Any:
+    """``tokenizer.apply_chat_template(messages, **kwargs)``, stopped after
+    :data:`RENDER_LIMIT_S` seconds of rendering with :class:`ChatTemplateTimeout`.
+
+    The template's compiled code is traced line by line in this thread (other code only
+    per call), so the check runs inside its loops and the rendering itself ends, with no
+    thread or process left behind; about 0.1 ms per rendering."""
+    limit = RENDER_LIMIT_S
+    deadline = time.monotonic() + limit
+
+    def on_line(frame, event, arg):
+        if time.monotonic() > deadline:
+            raise ChatTemplateTimeout(f"the chat template of {tokenizer.name_or_path!r} did not render within {limit:g} s; "
+                                      "it loops too long for any real conversation: fix or replace the template")
+        return on_line
+
+    def on_call(frame, event, arg):
+        return on_line if frame.f_code.co_filename == TEMPLATE_CODE else None
+
+    previous = sys.gettrace()
+    sys.settrace(on_call)
+    try:
+        return tokenizer.apply_chat_template(messages, **kwargs)
+    finally:
+        sys.settrace(previous)
 
 
 def render_prompt(
@@ -36,7 +81,7 @@ def render_prompt(
         return (f"{system}\n\n" if system else "") + prompt + "\n" + response_prefix
     messages = [{"role": "system", "content": system}] if system else []
     messages.append({"role": "user", "content": prompt})
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + response_prefix
+    return apply_chat_template(tokenizer, messages, tokenize=False, add_generation_prompt=True) + response_prefix
 
 
 def encode_prompt(

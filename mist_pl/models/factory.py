@@ -17,8 +17,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, PreT
 from mist_pl.models.attention import ATTENTION_BACKENDS, runtime_attention
 from mist_pl.models.lora import LoraConfig, apply_lora, check_qlora, quantization_config
 from mist_pl.models.new_tokens import resize_for_added_tokens
-from mist_pl.models.sharded_init import build_sharded, sharded_build_blocker
-from mist_pl.models.sharding import enable_activation_checkpointing
+from mist_pl.models.sharding import build_sharded, enable_activation_checkpointing, sharded_build_blocker
 from mist_pl.models.smollm2 import smollm2_folder
 from mist_pl.models.tiny import TINY_PRESET, tiny_config
 from mist_pl.models.tokenizer import BUILTIN_TOKENIZERS, load_tokenizer
@@ -214,7 +213,7 @@ def build_sharded_model(
     precision: str | None = None,
 ) -> PreTrainedModel | None:
     """Under FSDP2: the model created on the meta device, sharded over ``mesh`` and each
-    rank's shards read from the folder (:mod:`mist_pl.models.sharded_init`), so no rank
+    rank's shards read from the folder (:func:`mist_pl.models.sharding.build_sharded`), so no rank
     ever holds the whole model. None, with the reason logged, when that cannot be exact
     (tiny preset, LoRA, no safetensors, added tokens): the caller then builds the whole
     model with :func:`build_model` and shards it."""

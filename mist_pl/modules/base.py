@@ -15,11 +15,11 @@ import lightning as L
 import torch
 
 from mist_pl.checkpoints.loops import normalize_epoch_end
-from mist_pl.data.contract import DataFacts, ModelFedData, data_facts
+from mist_pl.data.contract import DataFacts, ModelFedData, data_facts, data_parallel_place
 from mist_pl.export import load_checkpoint, plain_weights
+from mist_pl.models.attention import attention_dtype
 from mist_pl.models.factory import ModelConfig, build_model, build_sharded_model, build_tokenizer
 from mist_pl.models.lora import check_qlora
-from mist_pl.models.attention import compute_dtype as precision_dtype
 from mist_pl.models.sharding import apply_fsdp2
 from mist_pl.modules.checks import check_data_size, check_seq_len, check_tokenizer
 from mist_pl.modules.optim import OptimConfig, build_optimizer, build_scheduler
@@ -38,8 +38,8 @@ def compute_dtype(precision: str | None) -> torch.dtype | None:
     ``bf16`` (``bf16-mixed``, ``bf16-true``), else None (the weights' own dtype). FSDP2's
     compute dtype (:meth:`LMModule.param_dtype`) and the FLOPs peak of
     :class:`~mist_pl.callbacks.throughput.TokenThroughput` both follow it. Read from the
-    one table of precision strings (:func:`mist_pl.models.attention.compute_dtype`)."""
-    return torch.bfloat16 if precision_dtype(precision, None) is torch.bfloat16 else None
+    one table of precision strings (:func:`mist_pl.models.attention.attention_dtype`)."""
+    return torch.bfloat16 if attention_dtype(precision, None) is torch.bfloat16 else None
 
 
 def log_data_metrics(trainer: L.Trainer | None) -> None:
@@ -135,8 +135,7 @@ class LMModule(L.LightningModule):
         log_data_metrics(self._trainer)
 
     def _data_parallel_size(self) -> int:
-        kwargs = getattr(self.trainer.strategy, "distributed_sampler_kwargs", None) or {}
-        return int(kwargs.get("num_replicas") or 1)
+        return data_parallel_place(self.trainer)[1]
 
     # -- resume -----------------------------------------------------------------------
     def on_load_checkpoint(self, checkpoint: dict) -> None:

@@ -30,6 +30,18 @@ agree bit for bit while the weights agree; ``train/logprob_gap_*_max`` logs the 
 per-token difference at each round's first optimizer step, where the policy is still
 the one that sampled (0 is the check).
 
+The rollout engine (``sampling.engine``): ``hf`` samples with the policy's own forward;
+``vllm`` is an in-process vLLM engine (:mod:`mist_pl.rl.vllm_engine`), started at the
+first round from the policy's weights, given the new weights before a round whenever an
+optimizer step changed them (``perf/weight_sync_s``), put to sleep between rounds on a
+GPU and closed at teardown. Its kernels are not the trainer's, so the log-prob it
+sampled a token with differs from the trainer's: the old log-probs (and so the ratio and
+the step-0 checks above) still come from the trainer, and the gap is measured on every
+completion token (``sampler/logprob_diff_mean|max``, ``sampler/kl``) and corrected with
+truncated importance weights on the policy-gradient term (``grpo.sampler_is_mode``,
+:mod:`mist_pl.rl.mismatch`). On-policy (one optimizer step per round) the old log-probs
+are the first step's own forward, so measuring costs no extra forward pass.
+
 The reference model: with LoRA it is the policy's own base with the adapters disabled
 (one base copy); otherwise a second model, sharded like the policy under FSDP2 and
 filled shard to shard (never whole on a rank). It is left out of checkpoints unless
@@ -48,19 +60,21 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from mist_pl.data.prompts import RESPONSE_PREFIX_COLUMN
-from mist_pl.models.factory import ModelConfig, build_model
-from mist_pl.models.sharded_init import build_sharded, sharded_copy
+from mist_pl.data.rl_prompts import RESPONSE_PREFIX_COLUMN
+from mist_pl.models.factory import ModelConfig, build_model, context_limit
+from mist_pl.models.sharding import build_sharded, sharded_copy
 from mist_pl.modules.base import LMModule, as_config
 from mist_pl.modules.checks import check_rollout_len
 from mist_pl.modules.optim import OptimConfig, build_scheduler
 from mist_pl.rl.advantages import group_advantages
 from mist_pl.rl.config import BatchSizeError, GRPOConfig
+from mist_pl.rl.engines import build_sampler
 from mist_pl.rl.forward import completion_logits, shares_prompts
 from mist_pl.rl.losses import aggregation_weights, grpo_loss, token_entropy, token_logprobs
+from mist_pl.rl.mismatch import MismatchStats, importance_weights
 from mist_pl.rl.rewards import RewardComputer, RewardSpec, task_reward_specs
 from mist_pl.rl.rollouts import Rollouts
-from mist_pl.rl.sampling import SamplingConfig, build_sampler
+from mist_pl.rl.sampling import SamplingConfig
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +127,11 @@ class GRPOModule(LMModule):
                 raise ValueError(f"model.task={task!r}: {error.args[0]}") from None
         self.reward_specs = [r if isinstance(r, RewardSpec) else RewardSpec(**r) for r in rewards]
         self.rewards = RewardComputer(self.reward_specs, self.grpo.reward_timeout_s, self.grpo.reward_runner)
+        lora = self.lm_config.lora
+        if self.sampling.engine == "vllm" and lora is not None and lora.quantize_4bit:
+            raise ValueError("sampling.engine='vllm' with lm.lora.quantize_4bit: the engine is given the policy's "
+                             "weights with the adapters merged, which a 4-bit base cannot give exactly; use "
+                             "sampling.engine: hf, or LoRA without quantize_4bit")
         self.sampler = build_sampler(self.sampling, self.tokenizer)
         self.sample_rows = sample_rows
         if self.grpo.ref_refresh_steps and self.lm_config.lora is not None:
@@ -222,7 +241,24 @@ class GRPOModule(LMModule):
         check_rollout_len(facts.max_prompt_tokens if facts is not None else None, self.sampling.max_new_tokens,
                           self.lm_config, self.model)
         self._place_reference()
+        if self.sampling.engine == "vllm":
+            self._configure_engine(facts.max_prompt_tokens if facts is not None else None)
         log.info("GRPO: %s; max_steps counts optimizer steps", cfg.describe())
+
+    def _configure_engine(self, max_prompt_tokens: int | None) -> None:
+        """What the vLLM engine needs from the run before it starts: its longest sequence
+        (the data's prompt cap + max_new_tokens, within the model's context) and the dtype
+        the trainer computes in (bf16 under bf16 precision, else the weights' own)."""
+        sampler = self.sampler
+        if sampler.max_model_len is None:
+            wanted = max_prompt_tokens + self.sampling.max_new_tokens if max_prompt_tokens else None
+            sampler.max_model_len = context_limit(self.model, self.lm_config, wanted)
+        sampler.dtype = self.param_dtype() or next(self.model.parameters()).dtype
+
+    def teardown(self, stage: str) -> None:
+        # The engine holds memory (and on a GPU, most of it): never past the run.
+        self.sampler.close()
+        super().teardown(stage)
 
     # -- collectives (no-ops on one process) -------------------------------------------
     def _world(self) -> int:
@@ -279,6 +315,7 @@ class GRPOModule(LMModule):
         samples = self.sampler.generate(
             self.model, batch["input_ids"], batch["attention_mask"], G, all_finished=self._all_finished
         )
+        self.sampler.release()  # on a GPU a sleeping engine gives training its memory back
         lengths = samples.completion_lengths
         completions = self.tokenizer.batch_decode(
             [ids[:n] for ids, n in zip(samples.completion_ids.tolist(), lengths.tolist())], skip_special_tokens=True
@@ -309,6 +346,7 @@ class GRPOModule(LMModule):
             completion_mask=samples.completion_mask,
             loss_mask=samples.completion_mask.bool() & in_loss.to(device)[:, None],
             advantages=adv.values.to(device),
+            sampler_logprobs=samples.logprobs,
             group=torch.arange(cfg.prompts_per_round, device=device).repeat_interleave(G),
             micro_rows=list(order.split(cfg.micro_batch_size)),
         )
@@ -368,7 +406,7 @@ class GRPOModule(LMModule):
         step_sequences = self._all_reduce(float(local_mask.any(-1).sum()), "sum") / world
         stats = {"loss": 0.0, "tokens": 0.0, "kl": 0.0, "clipped_low": 0.0, "clipped_high": 0.0,
                  "ratio": 0.0, "entropy": 0.0, "processed_tokens": 0, "skipped": 0.0,
-                 "gap_old": 0.0, "gap_ref": 0.0}
+                 "gap_old": 0.0, "gap_ref": 0.0, "mismatch": None}
         if step_tokens == 0:
             # Nothing in the loss on any rank (e.g. every group dropped): no backward, and a
             # step without gradients, which AdamW skips entirely (no momentum drift). The
@@ -385,6 +423,10 @@ class GRPOModule(LMModule):
             if defer:
                 self.model.set_requires_gradient_sync(i == len(parts) - 1)
             loss, loss_stats, entropy = self.micro_batch_loss(micro, step_tokens, step_sequences)
+            if loss_stats.mismatch is not None:
+                # Measured whether or not the loss turns out finite: the gap is about the sampler.
+                stats["mismatch"] = stats["mismatch"] or MismatchStats()
+                stats["mismatch"].add(loss_stats.mismatch)
             stats["processed_tokens"] += int(micro.model_inputs()["attention_mask"].sum())
             if self.guard_loss(loss, batch, batch_idx) is None:
                 bad = True  # every rank saw it (guard_loss reduces); finish the step without it
@@ -411,6 +453,7 @@ class GRPOModule(LMModule):
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         scheduler.step()
+        self.sampler.weights_changed()  # an engine with its own copy pushes them before the next round
         if self.reference is not None and cfg.ref_refresh_steps and self.global_step % cfg.ref_refresh_steps == 0:
             self.refresh_reference()
         return stats
@@ -422,15 +465,24 @@ class GRPOModule(LMModule):
             scheduler.step()
 
     def micro_batch_loss(self, micro: Rollouts, step_tokens: float, step_sequences: float):
-        """This micro-batch's share of the step loss: (loss, LossStats, token entropy)."""
+        """This micro-batch's share of the step loss: (loss, LossStats, token entropy);
+        ``LossStats.mismatch`` holds the sampler-trainer gap when an engine sampled."""
         cfg = self.grpo
         logp, entropy = self._forward(self.model, micro, entropy=True)
         weights = aggregation_weights(micro.loss_mask, cfg.loss_aggregation, step_sequences, step_tokens,
                                       self.sampling.max_new_tokens)
         # On-policy (first step after sampling, mu = 1): old == current, the ratio is 1.
         old = micro.old_logprobs if micro.old_logprobs is not None else logp.detach()
+        pg_weights, mismatch = None, None
+        if micro.sampler_logprobs is not None:
+            # The trainer's log-probs at sampling time against the engine's: measured on every
+            # completion token, the weights applied to the loss tokens (mist_pl.rl.mismatch).
+            measured = micro.completion_mask.bool() & torch.isfinite(old) & torch.isfinite(micro.sampler_logprobs)
+            pg_weights, mismatch = importance_weights(old, micro.sampler_logprobs, measured,
+                                                      cfg.sampler_is_mode, cfg.sampler_is_cap)
         loss, stats = grpo_loss(logp, old, micro.advantages, weights, cfg.epsilon_low, cfg.epsilon_high,
-                                cfg.beta, micro.ref_logprobs)
+                                cfg.beta, micro.ref_logprobs, pg_weights)
+        stats.mismatch = mismatch
         return loss, stats, entropy
 
     # -- metrics --------------------------------------------------------------------------
@@ -460,7 +512,31 @@ class GRPOModule(LMModule):
             out["train/first_step_kl"] = first["kl"] / first_tokens if done else math.nan
             out["train/logprob_gap_ref_max"] = self._all_reduce(first["gap_ref"], "max") if done else math.nan
         out["train/lr"] = self.optimizers().param_groups[0]["lr"]
+        out.update(self._mismatch_metrics([s["mismatch"] for s in steps if s.get("mismatch") is not None]))
         return out
+
+    def _mismatch_metrics(self, measured: list[MismatchStats]) -> dict:
+        """The sampler-trainer gap over the round (every rank's tokens): absent with the
+        ``hf`` engine. With stored old log-probs every pass measures the same tokens
+        against the same values, so summing over passes leaves means and maxima as they are."""
+        if self.sampling.engine == "hf":
+            return {}
+        total = MismatchStats()
+        for m in measured:
+            total.add(m)
+        tokens = self._all_reduce(total.tokens, "sum")
+        if not tokens:
+            nan = math.nan  # every step of the round was skipped: nothing measured
+            return {k: nan for k in ("sampler/logprob_diff_mean", "sampler/logprob_diff_max", "sampler/kl",
+                                     "sampler/is_weight_mean", "sampler/is_weight_max", "sampler/is_changed_frac")}
+        return {
+            "sampler/logprob_diff_mean": self._all_reduce(total.abs_diff, "sum") / tokens,
+            "sampler/logprob_diff_max": self._all_reduce(total.max_abs_diff, "max"),
+            "sampler/kl": self._all_reduce(total.kl, "sum") / tokens,
+            "sampler/is_weight_mean": self._all_reduce(total.weight, "sum") / tokens,
+            "sampler/is_weight_max": self._all_reduce(total.weight_max, "max"),
+            "sampler/is_changed_frac": self._all_reduce(total.changed, "sum") / tokens,
+        }
 
     def _round_metrics(self, samples, scored, totals, adv, reward_s: float, nonfinite: int) -> dict:
         lengths = samples.completion_lengths.float()
@@ -475,7 +551,10 @@ class GRPOModule(LMModule):
             "completions/truncated_frac": float((~samples.stopped).float().mean()),
             "rollouts/nonfinite_logprobs": float(nonfinite),
             "perf/sampling_tokens_per_s": samples.num_generated_tokens / max(samples.seconds, 1e-9),
+            # The same rate under the name the engines are compared by (weight sync apart).
+            "perf/generation_tokens_per_s": samples.num_generated_tokens / max(samples.seconds, 1e-9),
             "perf/sampling_s": samples.seconds,
+            "perf/weight_sync_s": samples.weight_sync_s,
             "perf/reward_s": reward_s,
         }
         for name, values in scored.per_function.items():

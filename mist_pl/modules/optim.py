@@ -41,7 +41,16 @@ class OptimConfig:
             raise ValueError(f"optim.lr={self.lr!r} must be positive")
         if not 0 <= self.min_lr_ratio <= 1 or not 0 < self.decay_fraction <= 1:
             raise ValueError("optim.min_lr_ratio must be in [0, 1] and optim.decay_fraction in (0, 1]")
+        # A negative warmup would read as "no warmup" in lr_multiplier, silently.
+        if self.warmup_steps < 0:
+            raise ValueError(f"optim.warmup_steps={self.warmup_steps!r} must be >= 0")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"optim.weight_decay={self.weight_decay!r} must be >= 0")
+        if not self.eps > 0:
+            raise ValueError(f"optim.eps={self.eps!r} must be positive")
         self.betas = tuple(self.betas)
+        if len(self.betas) != 2 or not all(0 <= beta < 1 for beta in self.betas):
+            raise ValueError(f"optim.betas={self.betas!r} must be two numbers in [0, 1)")
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:

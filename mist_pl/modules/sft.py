@@ -2,7 +2,7 @@
 
 The loss is the CPT loss; what makes it SFT is the data: chat-templated
 (prompt, completion) pairs whose prompt tokens carry label -100
-(:func:`mist_pl.data.chat.encode_chat`), so only ``<think>...</think><answer>...</answer>``
+(:func:`mist_pl.data.tokenization.encode_chat`), so only ``<think>...</think><answer>...</answer>``
 completions are learned. They come from the mixture data module with ``chat`` sources
 (``conf/data/sft_tiny.yaml``, ``conf/tiny/sft.yaml``): packed rows (position ids restart
 per example: block-diagonal attention) or, with ``pack: false``, one example per row;

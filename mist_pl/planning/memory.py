@@ -21,8 +21,14 @@ tensor (checked against saved-tensor accounting of the real model, within ~5%):
   with ``grpo.defer_grad_sync: true`` keeps every layer's unsharded fp32 gradient on every
   rank until the step's last micro-batch instead: ``4 x parameters`` bytes in place of the
   sharded gradients (measured on 2 gloo ranks: tests/rl/test_grpo_memory.py);
-* GRPO sampling: the whole bf16 model gathered (``unshard_for_generation``) and the KV
-  cache of every rollout of the round.
+* GRPO sampling with the ``hf`` engine: the whole bf16 model gathered
+  (``unshard_for_generation``) and the KV cache of every rollout of the round. With the
+  ``vllm`` engine: the engine's share of the GPU (``sampling.vllm_gpu_memory_utilization``
+  x the GPU's memory: its weights, activations and KV cache all live inside it) plus the
+  one tensor gathered at a time to push the weights (the embedding, the largest); while
+  training, the same share again unless the engine sleeps (``sampling.vllm_sleep``,
+  level 2: weights and KV cache freed; what it keeps, CUDA graphs, falls in the
+  reserve below).
 
 A fixed reserve (``overhead_gb``) stands for the CUDA context, NCCL buffers and allocator
 fragmentation.
@@ -87,17 +93,19 @@ def deferred_grad_sync(w: Workload, world: int) -> bool:
 
 
 def plan_memory(d: ModelDims, w: Workload, world: int, attention: str = "flash_attention_2",
-                overhead_gb: float = 3.0) -> MemoryPlan:
-    """The components of the phase with the larger peak (GRPO: sampling or training)."""
-    phases = phase_components(d, w, world, attention)
+                overhead_gb: float = 3.0, gpu_mem_gb: float = 80.0) -> MemoryPlan:
+    """The components of the phase with the larger peak (GRPO: sampling or training).
+    ``gpu_mem_gb`` sizes a vLLM engine's share (GB of 1e9 bytes, as ``--gpu-mem-gb``)."""
+    phases = phase_components(d, w, world, attention, gpu_mem_gb * 1e9)
     overhead = {"CUDA context, NCCL, fragmentation": overhead_gb * GiB} if overhead_gb else {}
     phase = max(phases, key=lambda name: sum(phases[name].values()))
     return MemoryPlan({**phases[phase], **overhead}, phase=phase)
 
 
-def phase_components(d: ModelDims, w: Workload, world: int, attention: str = "flash_attention_2"
-                     ) -> dict[str, dict[str, float]]:
-    """Bytes per GPU by component of each phase: ``training`` and, for GRPO, ``sampling``."""
+def phase_components(d: ModelDims, w: Workload, world: int, attention: str = "flash_attention_2",
+                     gpu_mem_bytes: float = 80e9) -> dict[str, dict[str, float]]:
+    """Bytes per GPU by component of each phase: ``training`` and, for GRPO, ``sampling``.
+    ``gpu_mem_bytes``: one GPU's memory, which a vLLM engine takes its share of."""
     P, mb, cb = d.params, w.master_bytes, w.compute_bytes
     static = {"parameters (sharded)": P * mb / world}
     if deferred_grad_sync(w, world):
@@ -117,13 +125,21 @@ def phase_components(d: ModelDims, w: Workload, world: int, attention: str = "fl
     if w.stage != "grpo":
         return {"training": training}
 
-    context = w.seq_len  # prompt + completion
-    kv_cache = w.rollouts_per_round * context * d.layers * 2 * d.kv_dim * cb
-    decode_logits = w.rollouts_per_round * d.vocab * 4 * 3  # fp32 logits, softmax, sorted for top-p
-    full_model = P * cb if (w.unshard_for_generation and world > 1) else gathered
     sampling = {k: v for k, v in static.items() if not k.startswith("gradients")}  # zeroed to None
-    sampling.update({"gathered model for sampling": full_model, "KV cache of the round": kv_cache,
-                     "sampling logits": decode_logits})
-    rollouts = w.rollouts_per_round * w.completion_len * 4 * (1 + w.reference + (w.optimizer_steps_per_round > 1))
+    if w.engine == "vllm":
+        engine = w.engine_memory_share * gpu_mem_bytes
+        sampling.update({"vLLM engine (its memory share)": engine,
+                         "weight push (one tensor gathered)": d.embedding_params * cb})
+        if not w.engine_sleeps:
+            training["vLLM engine (awake while training)"] = engine
+    else:
+        context = w.seq_len  # prompt + completion
+        kv_cache = w.rollouts_per_round * context * d.layers * 2 * d.kv_dim * cb
+        decode_logits = w.rollouts_per_round * d.vocab * 4 * 3  # fp32 logits, softmax, sorted for top-p
+        full_model = P * cb if (w.unshard_for_generation and world > 1) else gathered
+        sampling.update({"gathered model for sampling": full_model, "KV cache of the round": kv_cache,
+                         "sampling logits": decode_logits})
+    stored = 1 + w.reference + (w.optimizer_steps_per_round > 1) + (w.engine == "vllm")  # + the engine's log-probs
+    rollouts = w.rollouts_per_round * w.completion_len * 4 * stored
     training["stored rollouts and log-probs"] = rollouts
     return {"training": training, "sampling": sampling}

@@ -36,6 +36,9 @@ class Workload:
     reference: bool = False  # beta > 0 keeps a frozen reference copy
     unshard_for_generation: bool = False
     defer_grad_sync: bool = False  # unsharded gradients kept until a step's last micro-batch
+    engine: str = "hf"  # sampling.engine
+    engine_memory_share: float = 0.0  # vllm: sampling.vllm_gpu_memory_utilization
+    engine_sleeps: bool = False  # vllm: sampling.vllm_sleep (memory given back while training)
 
     @property
     def compute_bytes(self) -> int:
@@ -97,5 +100,7 @@ def workload_from_recipe(recipe: dict[str, Any]) -> Workload:
         rollouts_per_round=grpo.rollouts_per_round, prompts_per_round=grpo.prompts_per_round,
         optimizer_steps_per_round=grpo.optimizer_steps_per_round, completion_len=sampling.max_new_tokens,
         reference=grpo.beta > 0, unshard_for_generation=sampling.unshard_for_generation,
-        defer_grad_sync=grpo.defer_grad_sync, **common,
+        defer_grad_sync=grpo.defer_grad_sync, engine=sampling.engine,
+        engine_memory_share=sampling.vllm_gpu_memory_utilization if sampling.engine == "vllm" else 0.0,
+        engine_sleeps=sampling.engine == "vllm" and sampling.vllm_sleep, **common,
     )

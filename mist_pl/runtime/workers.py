@@ -12,7 +12,8 @@ Two runners offer one interface, :meth:`run(calls, timeout_s) -> list[Outcome]`:
   (module-level) functions can run there.
 * :class:`ThreadRunner`: one daemon thread per call. Works for any callable and costs
   nothing to start, but a thread cannot be killed: a stuck call is abandoned (counted
-  in :attr:`ThreadRunner.abandoned`) and keeps its CPU until it returns.
+  in :attr:`ThreadRunner.abandoned`) and keeps its CPU until it returns, which for a
+  call that never returns is until the process ends. Only for quick, trusted calls.
 
 :mod:`mist_pl.runtime.safety` uses the process runner when it can and falls back to
 threads for unpicklable functions or when processes cannot be started.
@@ -49,7 +50,9 @@ class Call:
 
 @dataclass(frozen=True)
 class Outcome:
-    """``status`` is "ok" (``value`` set), "error" or "timeout" (``detail`` says why)."""
+    """``status`` is "ok" (``value`` set), "error" or "timeout" (``detail`` says why), or
+    "unsent": the call returned, but its value could not be pickled back from a worker
+    process (``value`` is the name of its type, ``detail`` the pickling error)."""
 
     status: str
     value: Any = None
@@ -96,7 +99,8 @@ class ThreadRunner:
         for i, t in enumerate(threads):
             if t.is_alive() or results[i] is None:
                 self.abandoned += 1
-                outcomes.append(Outcome("timeout", detail=f"no result within {timeout_s:g} s (thread abandoned)"))
+                outcomes.append(Outcome("timeout", detail=f"no result within {timeout_s:g} s (thread abandoned: it runs "
+                                                          "on until the call returns; the process runner kills such calls)"))
             else:
                 outcomes.append(results[i])
         return outcomes
@@ -129,8 +133,8 @@ def _worker_main(conn: Connection, warm_modules: tuple[str, ...]) -> None:
             reply = ("error", _describe_error(error))
         try:
             conn.send(reply)
-        except Exception as error:  # noqa: BLE001 - e.g. an unpicklable result
-            conn.send(("error", f"result could not be sent back: {_describe_error(error)}"))
+        except Exception as error:  # noqa: BLE001 - e.g. a generator, a lock
+            conn.send(("unsent", (type(reply[1]).__name__, _describe_error(error))))
 
 
 class _Worker:
@@ -285,7 +289,10 @@ class ProcessRunner:
         if status == "ready":
             worker.ready = True
         elif worker.task is not None:
-            outcomes[worker.task] = Outcome("ok", value) if status == "ok" else Outcome("error", detail=value)
+            if status == "unsent":
+                outcomes[worker.task] = Outcome("unsent", value[0], detail=value[1])
+            else:
+                outcomes[worker.task] = Outcome("ok", value) if status == "ok" else Outcome("error", detail=value)
             worker.task = None
 
     def close(self) -> None:

@@ -9,13 +9,20 @@ Writes into ``DIR`` (``DIR/<task>`` for each task with ``--task all``):
   ``prompt``, ``answer``, ``task``, the columns the task's rewards read, ``origin``
   (file and line of the record), ``source`` and ``split_key``;
 * ``sft_train.jsonl``, ``sft_validation.jsonl``: ``prompt`` and ``completion`` (a
-  computed reasoning trace and the gold answer, :mod:`mist_pl.tasks.traces`);
+  computed reasoning trace and the gold answer, the task's ``sft_trace``; not written for
+  a task without one);
 * ``summary.json`` (also printed): examples kept per split, rows dropped by reason,
-  class / label counts per split, the inputs' checksums for ``--source raw``.
+  class / label counts per split (the task's ``label_column``), the inputs' checksums for
+  ``--source raw``.
+
+Everything task-specific comes from the task's :class:`~mist_pl.tasks.registry.Task`:
+its fixture and raw sources, loader, split and dedupe keys, trace builder and label
+column. ``--task all`` builds every registered task that has the chosen source and says
+which it skips (crystal_relax has no raw source).
 
 ``--source fixtures`` (default) reads the mist-demo fixtures shipped in the package
 (``mist_pl/assets/mist_demo``; ``--demo-dir`` reads another copy) and needs nothing else;
-``--source raw`` reads what ``python -m mist_pl.tasks.fetch`` extracted; ``--source file
+``--source raw`` reads what ``python -m mist_pl.tasks.sources.fetch`` extracted; ``--source file
 --input FILE`` reads one file with the task's own loader (for rxn_naming, any CSV with
 a reaction and a class column: found by name, ``REACTION_PROMPT,CLASS`` of the MiST
 reference data included, or named with ``--reaction-column`` / ``--class-column``). Splits are
@@ -29,7 +36,7 @@ the same rule.
 
 ``--fill-thin-classes N`` (rxn_naming, off by default) tops up every class with fewer
 than N examples after ``--cap-per-class`` to N with curated RDKit templates applied to
-real molecules shipped with RDKit (:mod:`mist_pl.tasks.data.template_fill`). Those rows
+real molecules shipped with RDKit (:mod:`mist_pl.tasks.sources.template_fill`). Those rows
 carry ``synthetic: true`` and ``origin: template:<name>|...``; the summary counts them
 per class (``fill_thin_classes``) and per split (``synthetic``). Off by default so a
 build is real data unless asked; N at or below the cap keeps classes balanced.
@@ -38,6 +45,7 @@ build is real data unless asked; N at or below the cap keeps classes balanced.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import random
 import sys
@@ -47,28 +55,37 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mist_pl.chem.charge_balance import DEFAULT_OXIDATION_STATES, OXIDATION_STATE_SETS
-from mist_pl.tasks import get_task
-from mist_pl.tasks.data import layout
-from mist_pl.tasks.data.fixture_examples import fixture_examples
-from mist_pl.tasks.data.raw_examples import RawOptions, raw_examples
-from mist_pl.tasks.data.reaction_classes import DEFAULT_OXIDATION_POLICY, OXIDATION_POLICIES
-from mist_pl.tasks.data.tally import Tally
-from mist_pl.tasks.data.template_fill import fill_thin_classes, shortfall, synthetic_counts
+from mist_pl.tasks.examples import Tally
+from mist_pl.tasks.registry import Task, get_task, load_builtin_tasks
+from mist_pl.tasks.sources import layout
+from mist_pl.tasks.sources.fixture_examples import fixture_examples
+from mist_pl.tasks.sources.raw_examples import RawOptions, raw_examples
+from mist_pl.tasks.sources.reaction_classes import DEFAULT_OXIDATION_POLICY, OXIDATION_POLICIES
+from mist_pl.tasks.sources.template_fill import fill_thin_classes, shortfall, synthetic_counts
 from mist_pl.tasks.splits import DEFAULT_FRACTIONS, SPLITS, split_examples
-from mist_pl.tasks.traces import sft_completion
 
 SOURCES = ("fixtures", "raw", "file")
-TASK_NAMES = ("rxn_naming", "rxn_prediction", "rxn_mcq", "rxn_true_false", "iupac_to_smiles", "canonicalization", "cond_mat_gen")
 SFT_SPLITS = ("train", "validation")
-_LABEL_COLUMNS = {"rxn_naming": "answer", "rxn_true_false": "answer", "rxn_mcq": "answer", "cond_mat_gen": "space_group"}
 
 
-def _labels(task: str, rows: list[dict]) -> dict[str, int] | None:
-    column = _LABEL_COLUMNS.get(task)
-    if column is None:
+def task_names() -> tuple[str, ...]:
+    """The registered tasks (the built-ins loaded), sorted by name."""
+    return tuple(sorted(load_builtin_tasks()))
+
+
+def has_source(task: Task, source: str) -> bool:
+    """Whether ``task`` has examples from ``source`` (its fixture or raw source, or a loader
+    for ``--source file``)."""
+    if source == "file":
+        return task.load_examples is not None
+    return (task.fixture_examples if source == "fixtures" else task.raw_examples) is not None
+
+
+def _labels(task: Task, rows: list[dict]) -> dict[str, int] | None:
+    if task.label_column is None:
         return None
-    counts = Counter(str(row.get(column)) for row in rows)
-    return dict(sorted(counts.items())) if task != "cond_mat_gen" else {"distinct space groups": len(counts)}
+    counts = Counter(str(row.get(task.label_column)) for row in rows)
+    return dict(sorted(counts.items())) if task.distinct_labels is None else {task.distinct_labels: len(counts)}
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -79,8 +96,7 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 
 def source_examples(task: str, source: str, options, tally: Tally) -> list[dict]:
     if source == "fixtures":
-        demo = None if task == "rxn_naming" else layout.demo_root(options.demo_dir)
-        return fixture_examples(task, demo, tally, options.limit)
+        return fixture_examples(task, options, tally)
     if source == "raw":
         return raw_examples(task, options, tally)
     if source == "file":
@@ -98,7 +114,7 @@ def file_examples(task_name: str, options, tally: Tally) -> list[dict]:
     if task.load_examples is None:
         raise ValueError(f"task {task_name!r} has no file loader")
     columns = {k: v for k in ("reaction_column", "class_column") if (v := getattr(options, k, None)) is not None}
-    if columns and task_name != "rxn_naming":
+    if columns and not set(columns) <= set(inspect.signature(task.load_examples).parameters):
         raise ValueError(f"--reaction-column / --class-column apply to rxn_naming, not {task_name}")
     loaded = task.load_examples(layout.require(Path(path), "the --input file"), **columns)
     tally.absorb(loaded.skipped)
@@ -106,10 +122,14 @@ def file_examples(task_name: str, options, tally: Tally) -> list[dict]:
 
 
 def sft_rows(task_name: str, rows: list[dict], tally: Tally) -> list[dict]:
-    """(prompt, completion) pairs; examples without a trace are counted in ``tally``."""
+    """(prompt, completion) pairs from the task's trace builder; examples without a trace
+    are counted in ``tally``."""
+    trace = get_task(task_name).sft_trace
+    if trace is None:
+        raise ValueError(f"task {task_name!r} has no SFT trace builder")
     pairs = []
     for row in rows:
-        completion = sft_completion(task_name, row)
+        completion = trace(row)
         if completion is None:
             tally.drop("no SFT trace (example lacks what the trace needs)", str(row.get("origin", "")))
         else:
@@ -133,7 +153,12 @@ def build_task(task_name: str, out: Path, source: str, options, with_sft: bool =
         examples = examples + _fill(examples, fill_target, options, summary)
     summary["examples_before_split"] = len(examples)
     splits = split_examples(task_name, examples, options.seed, options.fractions, tally)
+    if not any(splits[name] for name in SPLITS):  # empty split files would pass for a build
+        raise ValueError(f"{task_name}: no examples from {_inputs(source, options)}: {_drops(tally)}")
     out.mkdir(parents=True, exist_ok=True)
+    if with_sft and task.sft_trace is None:
+        log(f"{task_name}: no SFT trace builder; no SFT files written")
+        with_sft = False
     sft_tallies = {}
     for name in SPLITS:
         rows = splits[name]
@@ -152,7 +177,7 @@ def build_task(task_name: str, out: Path, source: str, options, with_sft: bool =
         summary["sft"] = sft_tallies
     if "fill_thin_classes" in summary:
         summary["synthetic"] = {name: synthetic_counts(splits[name]) for name in SPLITS}
-    labels = {name: _labels(task_name, splits[name]) for name in SPLITS}
+    labels = {name: _labels(task, splits[name]) for name in SPLITS}
     if any(v is not None for v in labels.values()):
         summary["labels"] = labels
     if source == "raw":
@@ -162,6 +187,24 @@ def build_task(task_name: str, out: Path, source: str, options, with_sft: bool =
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     log(describe(summary))
     return summary
+
+
+def _inputs(source: str, options) -> str:
+    """What a build of ``source`` read, for messages."""
+    if source == "file":
+        return str(getattr(options, "input_file", None))
+    if source == "raw":
+        return f"the raw files in {options.raw_dir}"
+    demo = getattr(options, "demo_dir", None)
+    return f"the fixtures in {demo}" if demo else "the fixtures shipped in the package"
+
+
+def _drops(tally: Tally) -> str:
+    """Rows dropped, by reason, each with its count and the first row it dropped."""
+    if not tally.dropped:
+        return "no rows (a header only, or an empty file)"
+    reasons = "; ".join(f"{reason}: {n} (first: {tally.first_origin.get(reason, '?')})" for reason, n in tally.dropped.most_common())
+    return f"{sum(tally.dropped.values())} rows dropped ({reasons})"
 
 
 def _fill(examples: list[dict], target: int, options, summary: dict) -> list[dict]:
@@ -194,10 +237,11 @@ def describe(summary: dict) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mist_pl.tasks.build", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", required=True, choices=(*TASK_NAMES, "all"))
+    parser.add_argument("--task", required=True, choices=(*task_names(), "all"),
+                        help="a registered task, or all: every task that has the chosen --source")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--source", choices=SOURCES, default="fixtures",
-                        help="fixtures: the shipped mist-demo files; raw: what mist_pl.tasks.fetch extracted; "
+                        help="fixtures: the shipped mist-demo files; raw: what mist_pl.tasks.sources.fetch extracted; "
                              "file: --input in the task's own format")
     parser.add_argument("--input", type=Path, default=None, help="--source file: the file to read")
     parser.add_argument("--reaction-column", default=None,
@@ -253,7 +297,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.source == "file" and args.task == "all":
         _parser().error("--source file reads one task's file: name the task")
-    tasks = TASK_NAMES if args.task == "all" else (args.task,)
+    if args.task == "all":
+        tasks = [name for name in task_names() if has_source(get_task(name), args.source)]
+        for name in task_names():
+            if name not in tasks:
+                print(f"{name}: skipped (no {args.source} source)")
+    else:
+        tasks = [args.task]
     try:
         for name in tasks:
             build_task(name, args.out / name if args.task == "all" else args.out, args.source, options, not args.no_sft)

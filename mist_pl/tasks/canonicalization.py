@@ -10,8 +10,8 @@ Reward (:func:`canonicalization_reward`), against the canonical form of the inpu
 "Canonical" means this RDKit's canonical SMILES: computed at scoring time, so it
 always agrees with the installed RDKit.
 
-Valid answer (:func:`valid_answer`): any SMILES RDKit reads, i.e. every answer the
-reward does not score ``INVALID``; no chance top-1 (answers are open-ended).
+Valid answer (:func:`valid_answer`): any SMILES RDKit reads, the check every SMILES task
+shares (:func:`~mist_pl.tasks.answer.valid_smiles_answer`); no chance top-1 (open-ended).
 """
 
 from __future__ import annotations
@@ -20,12 +20,23 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mist_pl.chem.smiles import canonicalize
 from mist_pl.runtime.protocol import per_example
-from mist_pl.tasks.answer import format_reward, parse_completion
+from mist_pl.shipped import MIST_DEMO
+from mist_pl.tasks.answer import (
+    answer_instructions,
+    canonical_answer,
+    canonical_gold,
+    format_reward,
+    parse_completion,
+    smiles_text,
+    valid_smiles_answer,
+)
 from mist_pl.tasks.examples import Examples, read_csv_rows
-from mist_pl.tasks.prompts import answer_instructions
 from mist_pl.tasks.registry import FORMAT_REWARD_WEIGHT, Task, WeightedReward, register_task
-from mist_pl.tasks.smiles_answer import canonical_answer, canonical_gold, smiles_text
+from mist_pl.tasks.sources.fixture_examples import mist_demo_files
+from mist_pl.tasks.splits import answer_molecule_key
+from mist_pl.tasks.traces import molecule_line, wrap
 
 EXACT = 1.0
 SAME_MOLECULE = 0.5
@@ -36,8 +47,7 @@ NAME = "canonicalization"
 
 
 def score_canonicalization(completion: Any, example: Mapping[str, Any]) -> float | None:
-    source = example.get("smiles")
-    gold = canonical_gold(source) if isinstance(source, str) else None
+    gold = canonical_gold(example.get("smiles"))
     if gold is None:
         return None
     answer = parse_completion(completion).answer
@@ -56,11 +66,7 @@ def top1(completion: Any, example: Mapping[str, Any]) -> bool:
     return score_canonicalization(completion, example) == EXACT
 
 
-def valid_answer(completion: Any, example: Mapping[str, Any]) -> bool:
-    """Whether the answer is a SMILES RDKit reads (bare or in the wrappers
-    :func:`~mist_pl.tasks.smiles_answer.smiles_text` accepts), right or wrong; the example
-    is not consulted."""
-    return canonical_answer(parse_completion(completion).answer) is not None
+valid_answer = valid_smiles_answer  # any SMILES RDKit reads, right or wrong
 
 
 def build_prompt(example: Mapping[str, Any]) -> str:
@@ -98,6 +104,26 @@ def load_examples(path: Path | str) -> list[dict]:
     return examples.report(f"canonicalization {path}")
 
 
+def dedupe_key(example: Mapping[str, Any]) -> str | None:
+    """The canonical molecule and the input spelling: each distinct spelling of a molecule
+    is kept (the task is to map spellings to one form; they share a split key, so none
+    leaks)."""
+    answer = canonicalize(example.get("answer") or example.get("smiles"))
+    return f"{answer}|{example.get('smiles')}" if answer else None
+
+
+def sft_trace(example: Mapping[str, Any]) -> str | None:
+    """The computed facts of the input's molecule, then its canonical SMILES."""
+    gold = canonical_gold(example.get("smiles"))
+    line = molecule_line(gold) if gold else None
+    if line is None:
+        return None
+    think = f"The input parses to one molecule: {line}. Written in RDKit's canonical atom order it is the answer."
+    return wrap(think, gold)
+
+
+SAMPLE = "pubchem/CRLLM-PubChem-compounds1M.sample.csv"  # the mist-demo fixture
+
 TASK = register_task(
     Task(
         name=NAME,
@@ -107,5 +133,15 @@ TASK = register_task(
         load_examples=load_examples,
         description="SMILES -> canonical SMILES",
         valid=valid_answer,
+        # The input is often canonical already. (RDKit itself is a rule that solves every
+        # example: the gold answers are its output.)
+        baselines={"copy_request": lambda examples: [e.get("smiles") for e in examples]},
+        split_key=answer_molecule_key,
+        dedupe_key=dedupe_key,
+        sft_trace=sft_trace,
+        fixture_examples=mist_demo_files(load_examples, SAMPLE, "pubchem/CRLLM-PubChem-compounds1M_hydrogen.sample.csv"),
+        # RDKit's shipped molecules + ORD compounds, as written and as seeded random SMILES
+        raw_examples="mist_pl.tasks.sources.raw_examples:canonicalization_examples",
+        example_file=MIST_DEMO / SAMPLE,
     )
 )

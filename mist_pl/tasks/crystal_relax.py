@@ -53,12 +53,12 @@ from typing import Any
 
 from mist_pl.chem.crystal_compact import try_from_compact
 from mist_pl.runtime.protocol import check_columns, example_at
-from mist_pl.tasks.answer import format_reward, parse_completion
+from mist_pl.tasks.answer import answer_instructions, cif_text, format_reward, parse_completion
 from mist_pl.tasks.examples import Examples, origin
-from mist_pl.tasks.material_answer import cif_text
 from mist_pl.tasks.material_checks import distances_physical, parse_structure
-from mist_pl.tasks.prompts import answer_instructions
 from mist_pl.tasks.registry import FORMAT_REWARD_WEIGHT, Task, WeightedReward, register_task
+from mist_pl.tasks.sources.fixture_examples import mist_demo_files
+from mist_pl.tasks.splits import material_key
 
 log = logging.getLogger(__name__)
 
@@ -330,11 +330,6 @@ def crystal_relax_reward(completions: Sequence[Any], **columns: Any) -> list[flo
     return results
 
 
-def score_crystal_relax(completion: Any, example: Mapping[str, Any]) -> float | None:
-    """The reward of one completion (convenience wrapper around the batch reward)."""
-    return crystal_relax_reward([completion], **{k: [v] for k, v in example.items()})[0]
-
-
 def top1(completion: Any, example: Mapping[str, Any]) -> bool:
     """Success: a valid answer with the input's composition that matches the reference."""
     try:
@@ -428,6 +423,19 @@ def load_examples(path: Path | str) -> list[dict]:
     return examples.report(f"crystal_relax {path}")
 
 
+def split_key(example: Mapping[str, Any]) -> str | None:
+    """The structure's reduced formula (the answer is a structure text; its formula is a column)."""
+    return material_key(example.get("formula", ""))
+
+
+def dedupe_key(example: Mapping[str, Any]) -> str | None:
+    """The input and the relaxed structure, whitespace normalized."""
+    source, relaxed = example.get("structure"), example.get("answer")
+    if not isinstance(source, str) or not isinstance(relaxed, str):
+        return None
+    return " ".join(source.split()) + "|" + " ".join(relaxed.split())
+
+
 TASK = register_task(
     Task(
         name=NAME,
@@ -438,5 +446,13 @@ TASK = register_task(
         description="perturbed crystal (compact format) -> relaxed crystal (compact or CIF); CHGNet energy + match",
         valid=valid_answer,
         metadata={"optional": True, "requires": "chgnet", "extra": "materials"},
+        # The perturbed input, unrelaxed: right whenever the perturbation is within the
+        # match tolerances.
+        baselines={"copy_request": lambda examples: [e.get("structure") for e in examples]},
+        split_key=split_key,
+        dedupe_key=dedupe_key,
+        # No SFT trace builder (relaxation is no reasoning a trace can compute) and no raw
+        # source: build it from the mist-demo fixtures or a --source file.
+        fixture_examples=mist_demo_files(load_examples, "crystalrelax_tiny/src-train.txt", "crystalrelax_tiny/src-test.txt"),
     )
 )

@@ -1,16 +1,19 @@
-"""Shared plumbing for the tasks' example builders (``load_examples(path)``).
+"""Shared plumbing for the tasks' example builders: examples, and what was dropped.
 
 Every example is a plain dict of the fields a prompt and the rewards need, the gold
 answer under ``answer``, and ``origin`` = ``"<file>:<line>"`` so a bad example can be
-traced back. A malformed row is skipped and recorded, never fatal: the builders return
-an :class:`Examples` list whose ``skipped`` attribute says what was dropped and why.
+traced back. A malformed row is skipped and recorded, never fatal: a task's loader
+(``load_examples(path)``) returns an :class:`Examples` list whose ``skipped`` attribute
+says what was dropped and why, and a build counts every drop of every stage in a
+:class:`Tally` (by reason, with the first origin of each).
 """
 
 from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -81,3 +84,44 @@ def read_lines(path: Path | str) -> list[tuple[str, str]]:
     path = Path(path)
     with path.open(encoding="utf-8", errors="replace") as handle:
         return [(origin(path, i), line.strip()) for i, line in enumerate(handle, start=1)]
+
+
+# -- counting what a build kept and dropped ----------------------------------------------
+# Reasons are short fixed phrases ("invalid SMILES", "duplicate"), so counts add up across
+# millions of rows; the first origin seen for each reason is kept as an example to look
+# at. Loader messages that carry details after a colon ("gold SMILES is not valid:
+# 'C1CC'") are counted under the part before it.
+
+
+def reason_key(reason: str) -> str:
+    """The fixed part of a skip message (details after ': ' or a quote removed)."""
+    for cut in (": ", " '", ' "'):
+        at = reason.find(cut)
+        if at > 0:
+            reason = reason[:at]
+    return reason.strip() or "unspecified"
+
+
+class Tally:
+    """Dropped rows by stage and reason, plus the first origin of each."""
+
+    def __init__(self) -> None:
+        self.dropped: Counter[str] = Counter()
+        self.first_origin: dict[str, str] = {}
+
+    def drop(self, reason: str, origin: str = "", n: int = 1) -> None:
+        key = reason_key(reason)
+        self.dropped[key] += n
+        if origin:
+            self.first_origin.setdefault(key, origin)
+
+    def absorb(self, skipped: Iterable[tuple[str, str]]) -> None:
+        """Take a loader's ``(origin, reason)`` skip list (:attr:`Examples.skipped`)."""
+        for origin, reason in skipped:
+            self.drop(reason, origin)
+
+    def as_dict(self) -> dict:
+        return {
+            "dropped": dict(sorted(self.dropped.items())),
+            "first_origin": dict(sorted(self.first_origin.items())),
+        }

@@ -9,8 +9,8 @@ Reward (:func:`iupac_to_smiles_reward`):
   (stereoisomers share a fingerprint: Tanimoto 1) clearly below an exact answer;
 * ``INVALID`` (-1.0) for an unparseable answer or none.
 
-Valid answer (:func:`valid_answer`): any SMILES RDKit reads, i.e. every answer the
-reward does not score ``INVALID``; no chance top-1 (answers are open-ended).
+Valid answer (:func:`valid_answer`): any SMILES RDKit reads, the check every SMILES task
+shares (:func:`~mist_pl.tasks.answer.valid_smiles_answer`); no chance top-1 (open-ended).
 """
 
 from __future__ import annotations
@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from mist_pl.chem import smiles as chem_smiles
+from mist_pl.chem.opsin import clean_name, opsin_available, opsin_smiles
 from mist_pl.runtime.protocol import per_example
-from mist_pl.tasks.answer import format_reward, parse_completion
+from mist_pl.shipped import MIST_DEMO
+from mist_pl.tasks.answer import answer_instructions, answer_smiles, canonical_gold, format_reward, valid_smiles_answer
 from mist_pl.tasks.examples import Examples, read_csv_rows
-from mist_pl.tasks.prompts import answer_instructions
 from mist_pl.tasks.registry import FORMAT_REWARD_WEIGHT, Task, WeightedReward, register_task
-from mist_pl.tasks.smiles_answer import canonical_answer, canonical_gold
+from mist_pl.tasks.sources.fixture_examples import mist_demo_files
+from mist_pl.tasks.splits import answer_molecule_key
+from mist_pl.tasks.traces import molecule_line, wrap
 
 EXACT = 1.0
 PARTIAL_SCALE = 0.5
@@ -36,11 +39,10 @@ NAME = "iupac_to_smiles"
 
 
 def score_iupac_to_smiles(completion: Any, example: Mapping[str, Any]) -> float | None:
-    gold = example.get("answer")
-    gold = canonical_gold(gold) if isinstance(gold, str) else None
+    gold = canonical_gold(example.get("answer"))
     if gold is None:
         return None
-    predicted = canonical_answer(parse_completion(completion).answer)
+    predicted = answer_smiles(completion)
     if predicted is None:
         return INVALID
     if predicted == gold:
@@ -56,11 +58,7 @@ def top1(completion: Any, example: Mapping[str, Any]) -> bool:
     return score_iupac_to_smiles(completion, example) == EXACT
 
 
-def valid_answer(completion: Any, example: Mapping[str, Any]) -> bool:
-    """Whether the answer is a SMILES RDKit reads (bare or in the wrappers
-    :func:`~mist_pl.tasks.smiles_answer.smiles_text` accepts), right or wrong; the example
-    is not consulted."""
-    return canonical_answer(parse_completion(completion).answer) is not None
+valid_answer = valid_smiles_answer  # any SMILES RDKit reads, right or wrong
 
 
 def build_prompt(example: Mapping[str, Any]) -> str:
@@ -84,6 +82,32 @@ def load_examples(path: Path | str) -> list[dict]:
     return examples.report(f"iupac_to_smiles {path}")
 
 
+def opsin_baseline(examples) -> list[str | None]:
+    """OPSIN, a rule-based name parser shipped with pyopsin (needs Java): the strongest
+    no-model rule for this task. None for every example when Java is missing."""
+    if opsin_available() is not None:
+        return [None] * len(examples)
+    names = [clean_name(e.get("name")) for e in examples]
+    parsed = iter(opsin_smiles([n for n in names if n is not None]))
+    return [next(parsed) if n is not None else None for n in names]
+
+
+def dedupe_key(example: Mapping[str, Any]) -> str | None:
+    """The answer's canonical SMILES: two names of one molecule are one example."""
+    return chem_smiles.canonicalize(example.get("answer"))
+
+
+def sft_trace(example: Mapping[str, Any]) -> str | None:
+    """The computed facts of the named molecule, then its canonical SMILES."""
+    gold = canonical_gold(example.get("answer"))
+    line = molecule_line(gold) if gold else None
+    if line is None:
+        return None
+    return wrap(f"The name describes a molecule with {line}.", gold)
+
+
+SAMPLE = "pubchem/CRLLM-PubChem-compounds1M.sample.csv"  # the mist-demo fixture
+
 TASK = register_task(
     Task(
         name=NAME,
@@ -93,5 +117,13 @@ TASK = register_task(
         load_examples=load_examples,
         description="IUPAC name -> SMILES",
         valid=valid_answer,
+        baselines={"copy_request": lambda examples: [e.get("name") for e in examples], "opsin": opsin_baseline},
+        split_key=answer_molecule_key,
+        dedupe_key=dedupe_key,
+        sft_trace=sft_trace,
+        fixture_examples=mist_demo_files(load_examples, SAMPLE, "pubchem/CRLLM-PubChem-compounds1M-very_very_simple.sample.csv"),
+        # the mist-demo PubChem names + ORD name/SMILES pairs, all confirmed by OPSIN
+        raw_examples="mist_pl.tasks.sources.raw_examples:iupac_to_smiles_examples",
+        example_file=MIST_DEMO / SAMPLE,
     )
 )

@@ -7,31 +7,34 @@ and such a failure means "this check does not pass", which the caller scores.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import math
 import threading
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mist_pl.chem import crystals as chem_crystals
 from mist_pl.chem.charge_balance import DEFAULT_OXIDATION_STATES, check_oxidation_states, is_charge_balanced
-from mist_pl.tasks.cif_budget import affordable
-from mist_pl.tasks.cif_symmetry import with_explicit_symops
+from mist_pl.chem.cif_symmetry import with_explicit_symops
+from mist_pl.chem.crystal_limits import MAX_LATTICE_LENGTH_A
 
 log = logging.getLogger(__name__)
 
 MIN_DISTANCE_A = 0.5  # closer atoms are unphysical
 MAX_SITES = 200  # after symmetry expansion; bounds the O(n^2) distance check and spglib
+MAX_EXPANDED_POSITIONS = 2_000  # atom rows x listed operations pymatgen may apply (~0.6 s)
 MAX_CIF_CHARS = 50_000
 # A cell must have room for its atoms: 0.1 A^3/atom is below the 0.5 A packing limit
 # (~0.09 A^3), so this only rejects what the distance rule rejects too, but it keeps
 # degenerate lattices away from the lattice reduction and neighbour search.
 MIN_VOLUME_PER_ATOM_A3 = 0.1
-MAX_LATTICE_LENGTH_A = 1_000.0
 
 
 def real_elements(symbols: Iterable[str]) -> bool:
@@ -99,7 +102,7 @@ class KnownCompositions:
     """
 
     def __init__(self, formulas: Iterable[str]):
-        self.formulas = frozenset(f for f in (_reduce_text(x) for x in formulas) if f)
+        self.formulas = frozenset(f for f in (reduce_formula(x) for x in formulas) if f)
 
     def __contains__(self, formula: object) -> bool:
         return formula in self.formulas
@@ -108,7 +111,8 @@ class KnownCompositions:
         return len(self.formulas)
 
 
-def _reduce_text(formula: Any) -> str | None:
+def reduce_formula(formula: Any) -> str | None:
+    """pymatgen's reduced formula of a formula text ("Cl4Na4" -> "NaCl"), None if unreadable."""
     try:
         from pymatgen.core import Composition
 
@@ -124,11 +128,37 @@ _known_cache: dict[int, tuple[Any, KnownCompositions]] = {}
 _known_lock = threading.Lock()
 
 
+@functools.lru_cache(maxsize=8)
+def _known_from_file(path: str) -> KnownCompositions:
+    """The formulas of a file: one per line, or a jsonl of examples with ``answer``."""
+    formulas = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    line = json.loads(line).get("answer") or ""
+                except (ValueError, AttributeError, RecursionError):
+                    continue
+            if isinstance(line, str) and line:
+                formulas.append(line)
+    return KnownCompositions(formulas)
+
+
 def as_known(value: Any) -> KnownCompositions | None:
-    """``value`` as :class:`KnownCompositions`, cached per object; None when it is None
-    or not a collection of formulas (then novelty is not scored)."""
+    """``value`` as :class:`KnownCompositions`, cached per object (per path for a file);
+    None when it is None or neither formulas nor a readable file of them (then novelty
+    is scored only once per round). A file holds one formula per line, or is a jsonl of
+    examples whose ``answer`` is a formula (a task split)."""
     if value is None or isinstance(value, KnownCompositions):
         return value
+    if isinstance(value, (str, Path)):
+        try:
+            return _known_from_file(str(value))
+        except OSError as error:
+            log.warning("known_compositions file %s cannot be read (%s); novelty scored once per round only",
+                        value, error)
+            return None
     if not isinstance(value, (set, frozenset, list, tuple)):
         log.warning("known_compositions should be a set of formulas, got %s; novelty not scored", type(value).__name__)
         return None
@@ -144,13 +174,15 @@ def as_known(value: Any) -> KnownCompositions | None:
 
 
 def parse_structure(cif: str) -> Any | None:
-    """A pymatgen Structure from CIF text, or None (too long, unreadable, too many sites)."""
-    if len(cif) > MAX_CIF_CHARS or not affordable(cif):
+    """A pymatgen Structure from CIF text, or None (too long, unreadable, too many sites
+    or positions to expand, an impossible cell)."""
+    if len(cif) > MAX_CIF_CHARS:
         return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            structure = chem_crystals.parse_cif(with_explicit_symops(cif))
+            structure = chem_crystals.parse_cif(with_explicit_symops(cif), max_sites=MAX_SITES,
+                                                max_positions=MAX_EXPANDED_POSITIONS)
     except Exception:  # noqa: BLE001 - CrystalError, or anything pymatgen lets through
         return None
     if structure is None or not 0 < len(structure) <= MAX_SITES:
@@ -183,13 +215,3 @@ def distances_physical(structure: Any) -> bool:
     except Exception:  # noqa: BLE001
         return False
 
-
-def space_group_number(structure: Any) -> int | None:
-    """The space group number spglib detects, or None."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _, number = chem_crystals.space_group(structure)
-        return int(number)
-    except Exception:  # noqa: BLE001
-        return None

@@ -24,11 +24,13 @@ from typing import Any
 
 from mist_pl.chem import reactions as chem_reactions
 from mist_pl.runtime.protocol import per_example
-from mist_pl.tasks.answer import format_reward, parse_completion
-from mist_pl.tasks.choices import LETTERS, choice_letter
+from mist_pl.shipped import MIST_DEMO
+from mist_pl.tasks.answer import LETTERS, answer_instructions, choice_letter, format_reward, parse_completion
 from mist_pl.tasks.examples import Examples, read_csv_rows
-from mist_pl.tasks.prompts import answer_instructions
 from mist_pl.tasks.registry import FORMAT_REWARD_WEIGHT, Task, WeightedReward, register_task
+from mist_pl.tasks.sources.fixture_examples import mist_demo_files
+from mist_pl.tasks.splits import canonical_reaction, product_key
+from mist_pl.tasks.traces import reaction_checks, wrap
 
 CORRECT = 1.0
 WRONG = 0.0
@@ -110,6 +112,40 @@ def load_examples(path: Path | str) -> list[dict]:
     return examples.report(f"rxn_mcq {path}")
 
 
+def true_reaction(example: Mapping[str, Any]) -> str | None:
+    """The option the gold letter picks; None when the letter picks none."""
+    options, letter = example.get("options"), example.get("answer")
+    if not isinstance(options, (list, tuple)) or not isinstance(letter, str) or letter not in LETTERS[: len(options)]:
+        return None
+    return options[LETTERS.index(letter)]
+
+
+def split_key(example: Mapping[str, Any]) -> str | None:
+    """The true reaction's main product, as for every reaction task."""
+    return product_key(true_reaction(example) or "")
+
+
+def dedupe_key(example: Mapping[str, Any]) -> str | None:
+    """The true reaction's canonical form."""
+    true = true_reaction(example)
+    return canonical_reaction(true) if true else None
+
+
+def sft_trace(example: Mapping[str, Any]) -> str | None:
+    """Computed checks of every option, then the gold letter."""
+    options = example.get("options")
+    if not isinstance(options, (list, tuple)) or not options:
+        return None
+    letter = choice_letter(example.get("answer"), len(options))
+    if letter is None:
+        return None
+    lines = [f"{LETTERS[i]}) {reaction_checks(option)}." for i, option in enumerate(options)]
+    lines.append(f"The checks best support option {letter} as the real reaction.")
+    return wrap("\n".join(lines), letter)
+
+
+SAMPLE = "reactions/rxn_inversion_sample.csv"  # the mist-demo fixture
+
 TASK = register_task(
     Task(
         name=NAME,
@@ -119,5 +155,14 @@ TASK = register_task(
         load_examples=load_examples,
         description="reaction SMILES options -> letter of the real reaction",
         valid=valid_answer,
+        choices=lambda example: LETTERS[: len(example.get("options") or ())],
+        split_key=split_key,
+        dedupe_key=dedupe_key,
+        sft_trace=sft_trace,
+        label_column="answer",
+        fixture_examples=mist_demo_files(load_examples, SAMPLE),
+        # each cleaned reaction against corrupted copies of itself
+        raw_examples="mist_pl.tasks.sources.raw_examples:rxn_mcq_examples",
+        example_file=MIST_DEMO / SAMPLE,
     )
 )

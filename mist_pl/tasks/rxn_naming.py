@@ -4,8 +4,11 @@ Reward (:func:`rxn_naming_reward`):
 
 * ``CORRECT`` (+1) for the gold class, ``VALID_WRONG`` (+0.2) for another of the ten
   classes, ``INVALID`` (-0.2) for anything else or no answer;
-* plus ``THINK_BONUS`` (+0.1) when the ``<think>`` text names the gold class, unless
-  it names more than ``MAX_CLASSES_FOR_BONUS`` classes: listing all ten must not pay.
+* plus ``THINK_BONUS`` (+0.1) when the answer is right and the ``<think>`` text names
+  the gold class and at most ``MAX_CLASSES_FOR_BONUS - 1`` other: a right answer the
+  reasoning arrived at. Paid only with the right answer, because a bonus for a class
+  named in the reasoning is a second guess (name one class there, answer another) and
+  listing classes must not pay at all.
 
 Class names match ignoring case, runs of whitespace, the kind of dash, spaces around
 a dash and one trailing full stop ("c–c  coupling." is "C-C Coupling").
@@ -22,10 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from mist_pl.runtime.protocol import per_example
-from mist_pl.tasks.answer import format_reward, parse_completion
-from mist_pl.tasks.examples import Examples, read_csv_rows
-from mist_pl.tasks.prompts import answer_instructions
+from mist_pl.tasks.answer import answer_instructions, format_reward, parse_completion
+from mist_pl.tasks.examples import Examples, Tally, read_csv_rows
 from mist_pl.tasks.registry import FORMAT_REWARD_WEIGHT, Task, WeightedReward, register_task
+from mist_pl.tasks.sources.layout import CLASS_SAMPLE, require
+from mist_pl.tasks.splits import canonical_reaction, reaction_product_key
+from mist_pl.tasks.traces import reaction_change_lines, wrap
 
 REACTION_CLASSES = (
     "Acylation",
@@ -103,7 +108,7 @@ def score_rxn_naming(completion: Any, example: Mapping[str, Any]) -> float | Non
     named = answer_class(parsed.answer)
     reward = INVALID if named is None else CORRECT if named == gold else VALID_WRONG
     mentioned = classes_named(parsed.think)
-    if gold in mentioned and len(mentioned) <= MAX_CLASSES_FOR_BONUS:
+    if named == gold and gold in mentioned and len(mentioned) <= MAX_CLASSES_FOR_BONUS:
         reward += THINK_BONUS
     return reward
 
@@ -184,6 +189,55 @@ def load_examples(path: Path | str, reaction_column: str | None = None, class_co
     return examples.report(f"rxn_naming {path}")
 
 
+def class_sample_examples(path: Path, tally: Tally, limit: int | None = None) -> list[dict]:
+    """Examples from a ``reaction,mapped_reaction,class,source`` CSV (the class sample the
+    package ships, :mod:`mist_pl.tasks.sources.class_sample`); rows it drops are counted in
+    ``tally``."""
+    examples = []
+    with require(path, "the shipped reaction-class sample").open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            gold = answer_class(row.get("class") or "")
+            if gold is None or ">" not in (row.get("reaction") or ""):
+                tally.drop("unknown class or not a reaction", where)
+                continue
+            examples.append(
+                {
+                    "reaction": row["reaction"],
+                    "mapped_reaction": row.get("mapped_reaction") or None,
+                    "answer": gold,
+                    "origin": row.get("origin") or where,  # the record in its original data set
+                    "source": row.get("source") or "sample",
+                }
+            )
+            if limit is not None and len(examples) >= limit:
+                break
+    return examples
+
+
+def fixture_examples(options, tally: Tally) -> list[dict]:
+    """``build --source fixtures``: the mist-demo fixtures have no reaction-class file, so
+    this reads :data:`~mist_pl.tasks.sources.layout.CLASS_SAMPLE`, a small real sample
+    shipped with the package (``options.limit`` examples at most)."""
+    return class_sample_examples(CLASS_SAMPLE, tally, options.limit)
+
+
+def dedupe_key(example: Mapping[str, Any]) -> str | None:
+    """The canonical reaction (agents counted as reactants)."""
+    return canonical_reaction(example.get("reaction"))
+
+
+def sft_trace(example: Mapping[str, Any]) -> str | None:
+    """The reaction's computed bond and functional-group changes, then the gold class."""
+    gold = answer_class(example.get("answer"))
+    lines = reaction_change_lines(example)
+    if gold is None or lines is None:
+        return None
+    lines.append(f"These changes are characteristic of the class {gold}.")
+    return wrap("\n".join(lines), gold)
+
+
 TASK = register_task(
     Task(
         name=NAME,
@@ -194,5 +248,16 @@ TASK = register_task(
         description="reaction SMILES -> one of 10 reaction classes",
         valid=valid_answer,
         chance_top1=CHANCE_TOP1,
+        choices=lambda example: REACTION_CLASSES,
+        # Copying the reaction is no class: 0% by construction, printed so that it is seen.
+        baselines={"copy_request": lambda examples: [e.get("reaction") for e in examples]},
+        split_key=reaction_product_key,
+        dedupe_key=dedupe_key,
+        sft_trace=sft_trace,
+        label_column="answer",
+        fixture_examples=fixture_examples,
+        # schneider50k (classes mapped to the ten) + rxn-insight's 1,000 reactions
+        raw_examples="mist_pl.tasks.sources.raw_examples:rxn_naming_examples",
+        example_file=CLASS_SAMPLE,
     )
 )

@@ -5,8 +5,8 @@ product (compared as RDKit canonical SMILES, so any valid spelling counts),
 ``VALID_WRONG`` (-0.5) for a valid but different molecule, ``INVALID`` (-1) for an
 unparseable answer or none.
 
-Valid answer (:func:`valid_answer`): any SMILES RDKit reads, i.e. every answer the
-reward does not score ``INVALID``; no chance top-1 (answers are open-ended).
+Valid answer (:func:`valid_answer`): any SMILES RDKit reads, the check every SMILES task
+shares (:func:`~mist_pl.tasks.answer.valid_smiles_answer`); no chance top-1 (open-ended).
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mist_pl.chem import smiles as chem_smiles
 from mist_pl.runtime.protocol import per_example
-from mist_pl.tasks.answer import format_reward, parse_completion
+from mist_pl.tasks.answer import answer_instructions, answer_smiles, canonical_gold, format_reward, valid_smiles_answer
 from mist_pl.tasks.examples import Examples, read_lines
-from mist_pl.tasks.prompts import answer_instructions
 from mist_pl.tasks.registry import FORMAT_REWARD_WEIGHT, Task, WeightedReward, register_task
-from mist_pl.tasks.smiles_answer import canonical_answer, canonical_gold
+from mist_pl.tasks.sources.fixture_examples import mist_demo_files
+from mist_pl.tasks.splits import canonical_reaction, molecule_key
+from mist_pl.tasks.traces import molecule_line, reaction_change_lines, wrap
 
 CORRECT = 1.0
 VALID_WRONG = -0.5
@@ -30,11 +32,10 @@ NAME = "rxn_prediction"
 
 
 def score_rxn_prediction(completion: Any, example: Mapping[str, Any]) -> float | None:
-    gold = example.get("answer")
-    gold = canonical_gold(gold) if isinstance(gold, str) else None
+    gold = canonical_gold(example.get("answer"))
     if gold is None:
         return None  # unscorable example (the loader drops these)
-    predicted = canonical_answer(parse_completion(completion).answer)
+    predicted = answer_smiles(completion)
     if predicted is None:
         return INVALID
     return CORRECT if predicted == gold else VALID_WRONG
@@ -47,11 +48,7 @@ def top1(completion: Any, example: Mapping[str, Any]) -> bool:
     return score_rxn_prediction(completion, example) == CORRECT
 
 
-def valid_answer(completion: Any, example: Mapping[str, Any]) -> bool:
-    """Whether the answer is a SMILES RDKit reads (bare or in the wrappers
-    :func:`~mist_pl.tasks.smiles_answer.smiles_text` accepts), right or wrong; the example
-    is not consulted."""
-    return canonical_answer(parse_completion(completion).answer) is not None
+valid_answer = valid_smiles_answer  # any SMILES RDKit reads, right or wrong
 
 
 def build_prompt(example: Mapping[str, Any]) -> str:
@@ -85,6 +82,43 @@ def load_examples(path: Path | str) -> list[dict]:
     return examples.report(f"rxn_prediction {path}")
 
 
+def largest_reactant(examples) -> list[str | None]:
+    """No-model rule: the reactant with the most heavy atoms as the product (many
+    reactions decorate their largest reactant)."""
+    answers: list[str | None] = []
+    for example in examples:
+        molecules = [m for m in str(example.get("reactants", "")).split(".") if m]
+        answers.append(max(molecules, key=_heavy_atoms) if molecules else None)
+    return answers
+
+
+def _heavy_atoms(smiles: str) -> int:
+    mol = chem_smiles.parse(smiles)
+    return mol.GetNumHeavyAtoms() if mol is not None else -1
+
+
+def split_key(example: Mapping[str, Any]) -> str | None:
+    """The gold product's InChIKey: the key every reaction task splits by."""
+    product = example.get("answer")
+    return molecule_key(product) if isinstance(product, str) else None
+
+
+def dedupe_key(example: Mapping[str, Any]) -> str | None:
+    """The canonical reaction ``reactants>>answer``."""
+    return canonical_reaction(f"{example.get('reactants', '')}>>{example.get('answer', '')}")
+
+
+def sft_trace(example: Mapping[str, Any]) -> str | None:
+    """The reaction's computed changes and the product's facts, then the canonical product."""
+    gold = canonical_gold(example.get("answer"))
+    lines = reaction_change_lines(example)
+    product_line = molecule_line(gold) if gold else None
+    if gold is None or lines is None or product_line is None:
+        return None
+    lines.append(f"The product: {product_line}.")
+    return wrap("\n".join(lines), gold)
+
+
 TASK = register_task(
     Task(
         name=NAME,
@@ -94,5 +128,12 @@ TASK = register_task(
         load_examples=load_examples,
         description="reactants SMILES -> product SMILES",
         valid=valid_answer,
+        baselines={"copy_largest_reactant": largest_reactant},
+        split_key=split_key,
+        dedupe_key=dedupe_key,
+        sft_trace=sft_trace,
+        fixture_examples=mist_demo_files(load_examples, "rxnpred_tiny/src-train.txt", "rxnpred_tiny/src-test.txt"),
+        # every cleaned reaction: schneider50k, rxn-insight, ORD (and uspto_yields on request)
+        raw_examples="mist_pl.tasks.sources.raw_examples:rxn_prediction_examples",
     )
 )

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from mist_pl.runtime.protocol import per_example
-from mist_pl.tasks.answer import format_reward, parse_completion
-from mist_pl.tasks.choices import true_false
+from mist_pl.shipped import MIST_DEMO
+from mist_pl.tasks.answer import answer_instructions, format_reward, parse_completion, true_false
 from mist_pl.tasks.examples import Examples, read_csv_rows
-from mist_pl.tasks.prompts import answer_instructions
 from mist_pl.tasks.registry import FORMAT_REWARD_WEIGHT, Task, WeightedReward, register_task
+from mist_pl.tasks.sources.fixture_examples import mist_demo_files
+from mist_pl.tasks.splits import canonical_reaction, reaction_product_key
+from mist_pl.tasks.traces import reaction_checks, wrap
 
 CORRECT = 1.0
 WRONG = 0.0
@@ -74,6 +76,25 @@ def load_examples(path: Path | str) -> list[dict]:
     return examples.report(f"rxn_true_false {path}")
 
 
+def dedupe_key(example: Mapping[str, Any]) -> str | None:
+    """The canonical reaction with its label (a reaction and its corrupted copy differ)."""
+    canonical = canonical_reaction(example.get("reaction"))
+    return f"{canonical}|{example.get('answer')}" if canonical else None
+
+
+def sft_trace(example: Mapping[str, Any]) -> str | None:
+    """Computed checks of the reaction, then the label."""
+    label = _label(example.get("answer"))
+    reaction = example.get("reaction")
+    if label is None or not isinstance(reaction, str):
+        return None
+    verdict = "consistent with a real reaction" if label else "not a real, correctly written reaction"
+    think = f"Checks: {reaction_checks(reaction)}.\nJudged {verdict}."
+    return wrap(think, "true" if label else "false")
+
+
+SAMPLE = "reactions/rxn_truefalse_sample.csv"  # the mist-demo fixture
+
 TASK = register_task(
     Task(
         name=NAME,
@@ -84,5 +105,16 @@ TASK = register_task(
         description="reaction SMILES -> true|false (is it real)",
         valid=valid_answer,
         chance_top1=CHANCE_TOP1,
+        choices=lambda example: ("true", "false"),
+        # a false statement built from a true reaction carries that reaction's product as
+        # its own split_key column, which wins over this
+        split_key=reaction_product_key,
+        dedupe_key=dedupe_key,
+        sft_trace=sft_trace,
+        label_column="answer",
+        fixture_examples=mist_demo_files(load_examples, SAMPLE),
+        # cleaned reactions and corrupted copies, balanced
+        raw_examples="mist_pl.tasks.sources.raw_examples:rxn_true_false_examples",
+        example_file=MIST_DEMO / SAMPLE,
     )
 )

@@ -1,42 +1,50 @@
 """Deterministic train/validation/test splits without leakage.
 
-Each example gets a *split key*, the thing that must not cross splits:
+Each example gets a *split key*, the thing that must not cross splits, from its task's
+:attr:`~mist_pl.tasks.registry.Task.split_key`:
 
 * reactions (rxn_naming, rxn_prediction, rxn_mcq, rxn_true_false): the canonical main
-  product of the true reaction, as an InChIKey; so a product seen in training never
-  appears as a test answer, under any reaction task;
+  product of the true reaction, as an InChIKey (:func:`product_key`,
+  :func:`reaction_product_key`); so a product seen in training never appears as a test
+  answer, under any reaction task;
 * molecules (iupac_to_smiles, canonicalization): the answer's InChIKey (canonical
-  SMILES where InChI fails);
-* materials (cond_mat_gen): the reduced composition ("NaCl" for Na4Cl4).
+  SMILES where InChI fails; :func:`answer_molecule_key`);
+* materials (cond_mat_gen): the chemical system, the sorted element set ("Cl-Na"), since
+  the request is the element set: no test request is ever a training request
+  (:func:`chemical_system`). Element substitutions of one parent crystal carry the
+  parent as ``split_group`` and stay in one split with it (a K-Cl variant of rock salt
+  next to its Na-Cl parent would leak the layout of the answer);
+* crystal_relax: the reduced formula of the structure (:func:`material_key`).
 
 The split is a pure function of the key and a salt (the build seed):
 ``sha256(salt, key)`` read as a number in [0, 1) against the cumulative fractions. No
 random state and no dependence on the data's order or size, so the same key lands in
 the same split on every run and every machine, and tasks built separately agree.
+Examples that share a ``split_group`` (and, through them, every example sharing one of
+their keys) form one component, which goes where its smallest key goes.
 
 Duplicates are removed by a *dedupe key*, the example's canonical form (canonical
-reaction, canonical molecule, composition plus space group); the first occurrence
-wins, so put the preferred source first.
+reaction, canonical molecule, the element set), the task's
+:attr:`~mist_pl.tasks.registry.Task.dedupe_key`; the first occurrence wins, so put the
+preferred source first. The keys shared by several tasks are the plain functions here.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from mist_pl.chem.crystals import as_composition
 from mist_pl.chem.reaction_changes import main_product
 from mist_pl.chem.reactions import canonicalize_reaction, parse_reaction
 from mist_pl.chem.smiles import canonicalize, inchikey
-from mist_pl.tasks.choices import LETTERS
+from mist_pl.tasks.registry import get_task
 
 SPLITS = ("train", "validation", "test")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 
-REACTION_TASKS = ("rxn_naming", "rxn_prediction", "rxn_mcq", "rxn_true_false")
-MOLECULE_TASKS = ("iupac_to_smiles", "canonicalization")
-MATERIAL_TASKS = ("cond_mat_gen",)
+KeyFn = Callable[[Mapping[str, Any]], str | None]
 
 
 def unit_hash(key: str, salt: str | int = 0) -> float:
@@ -71,70 +79,72 @@ def material_key(formula: str) -> str | None:
     return None if composition is None or len(composition) == 0 else composition.reduced_formula
 
 
-def _product_of(reaction: str) -> str | None:
-    parsed = parse_reaction(reaction)
-    return None if parsed is None else main_product(parsed.products)
-
-
-def _true_reaction(example: Mapping[str, Any]) -> str | None:
-    options, letter = example.get("options"), example.get("answer")
-    if not isinstance(options, (list, tuple)) or not isinstance(letter, str) or letter not in LETTERS[: len(options)]:
+def chemical_system(example: Mapping[str, Any]) -> str | None:
+    """The sorted element set of a material request ("Cl-Na"), from its ``elements``, else
+    from its answer's composition; None if neither is readable."""
+    elements = example.get("elements")
+    if isinstance(elements, (list, tuple)) and elements and all(isinstance(e, str) for e in elements):
+        return "-".join(sorted(set(elements)))
+    composition = as_composition(example.get("answer", ""))
+    if composition is None or len(composition) == 0:
         return None
-    return options[LETTERS.index(letter)]
+    return "-".join(sorted(el.symbol for el in composition.element_composition))
 
 
-def split_key(task: str, example: Mapping[str, Any]) -> str | None:
-    """The leakage key of an example (see the module docstring); an explicit
-    ``split_key`` field wins (a false statement built from a true reaction carries the
-    true reaction's product). None when no key can be computed."""
-    if isinstance(example.get("split_key"), str):
-        return example["split_key"]
-    if task in ("rxn_naming", "rxn_true_false"):
-        product = _product_of(example.get("reaction", ""))
-    elif task == "rxn_prediction":
-        product = example.get("answer")
-    elif task == "rxn_mcq":
-        product = _product_of(_true_reaction(example) or "")
-    elif task in MOLECULE_TASKS:
-        return molecule_key(example.get("answer", ""))
-    elif task in MATERIAL_TASKS:
-        return material_key(example.get("answer", ""))
-    elif task == "crystal_relax":  # the answer is a structure text; its formula is a column
-        return material_key(example.get("formula", ""))
-    else:
-        raise ValueError(f"no split key defined for task {task!r}")
+def product_key(reaction: str) -> str | None:
+    """The :func:`molecule_key` of a reaction SMILES' main product; None if unreadable."""
+    parsed = parse_reaction(reaction)
+    product = None if parsed is None else main_product(parsed.products)
     return molecule_key(product) if isinstance(product, str) else None
 
 
-def dedupe_key(task: str, example: Mapping[str, Any]) -> str | None:
-    """The canonical form two duplicate examples share (None if it cannot be computed).
+def reaction_product_key(example: Mapping[str, Any]) -> str | None:
+    """Split key of an example that is a reaction (``reaction`` column): its main product."""
+    return product_key(example.get("reaction", ""))
 
-    canonicalization keeps each distinct input spelling of a molecule (the task is to
-    map spellings to one form; they share a split key, so none leaks)."""
-    if task in ("rxn_naming", "rxn_true_false"):
-        canonical = canonicalize_reaction(example.get("reaction"), keep_agents=False)
-        return canonical if task == "rxn_naming" else f"{canonical}|{example.get('answer')}" if canonical else None
-    if task == "rxn_prediction":
-        reactants = example.get("reactants", "")
-        canonical = canonicalize_reaction(f"{reactants}>>{example.get('answer', '')}", keep_agents=False)
-        return canonical
-    if task == "rxn_mcq":
-        true = _true_reaction(example)
-        return canonicalize_reaction(true, keep_agents=False) if true else None
-    if task == "iupac_to_smiles":
-        return canonicalize(example.get("answer"))
-    if task == "canonicalization":
-        answer = canonicalize(example.get("answer") or example.get("smiles"))
-        return f"{answer}|{example.get('smiles')}" if answer else None
-    if task in MATERIAL_TASKS:
-        key = material_key(example.get("answer", ""))
-        return f"{key}|{example.get('space_group')}" if key else None
-    if task == "crystal_relax":
-        source, relaxed = example.get("structure"), example.get("answer")
-        if not isinstance(source, str) or not isinstance(relaxed, str):
-            return None
-        return " ".join(source.split()) + "|" + " ".join(relaxed.split())
-    raise ValueError(f"no dedupe key defined for task {task!r}")
+
+def answer_molecule_key(example: Mapping[str, Any]) -> str | None:
+    """Split key of an example whose answer is a molecule (``answer``, SMILES)."""
+    return molecule_key(example.get("answer", ""))
+
+
+def canonical_reaction(reaction: Any) -> str | None:
+    """A reaction's canonical form for de-duplication, agents counted as reactants (data
+    sets disagree on where reagents go); None if unreadable."""
+    return canonicalize_reaction(reaction, keep_agents=False)
+
+
+def _key_fns(task: str) -> tuple[KeyFn, KeyFn]:
+    """The registered task's (split key, dedupe key); ValueError naming what is missing."""
+    try:
+        found = get_task(task)
+    except KeyError:
+        found = None
+    if found is None or found.split_key is None:
+        raise ValueError(f"no split key defined for task {task!r}")
+    if found.dedupe_key is None:
+        raise ValueError(f"no dedupe key defined for task {task!r}")
+    return found.split_key, found.dedupe_key
+
+
+def _split_key(key_fn: KeyFn, example: Mapping[str, Any]) -> str | None:
+    if isinstance(example.get("split_key"), str):
+        return example["split_key"]
+    return key_fn(example)
+
+
+def split_key(task: str, example: Mapping[str, Any]) -> str | None:
+    """The leakage key of an example of ``task`` (its :attr:`Task.split_key`, see the
+    module docstring); an explicit ``split_key`` field wins (a false statement built from
+    a true reaction carries the true reaction's product). None when no key can be
+    computed."""
+    return _split_key(_key_fns(task)[0], example)
+
+
+def dedupe_key(task: str, example: Mapping[str, Any]) -> str | None:
+    """The canonical form two duplicate examples of ``task`` share (its
+    :attr:`Task.dedupe_key`; None if it cannot be computed)."""
+    return _key_fns(task)[1](example)
 
 
 def split_examples(
@@ -147,14 +157,15 @@ def split_examples(
     """De-duplicate ``examples`` and assign each to a split, in input order.
 
     Examples without a key, and duplicates, are counted in ``dropped`` (a
-    :class:`~mist_pl.tasks.data.tally.Tally`) when given. Each kept example gains
-    ``split_key``."""
-    splits: dict[str, list[dict]] = {name: [] for name in SPLITS}
+    :class:`~mist_pl.tasks.examples.Tally`) when given. Each kept example gains
+    ``split_key``; examples joined by a ``split_group`` land together (module docstring)."""
+    split_fn, dedupe_fn = _key_fns(task)
+    kept: list[dict] = []
     seen: set[str] = set()
     for example in examples:
         where = str(example.get("origin", ""))
-        canonical = dedupe_key(task, example)
-        key = split_key(task, example) if canonical is not None else None
+        canonical = dedupe_fn(example)
+        key = _split_key(split_fn, example) if canonical is not None else None
         if canonical is None or key is None:
             if dropped is not None:
                 dropped.drop("no canonical form (invalid structure)", where)
@@ -164,5 +175,33 @@ def split_examples(
                 dropped.drop("duplicate", where)
             continue
         seen.add(canonical)
-        splits[assign(key, salt, fractions)].append({**example, "split_key": key})
+        kept.append({**example, "split_key": key})
+    representative = _components(kept)
+    splits: dict[str, list[dict]] = {name: [] for name in SPLITS}
+    for example in kept:
+        splits[assign(representative[example["split_key"]], salt, fractions)].append(example)
     return splits
+
+
+def _components(examples: list[dict]) -> dict[str, str]:
+    """split key -> the smallest key of its component, where keys are joined when two
+    examples share a ``split_group`` (union-find; a key without a group is its own)."""
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    first_of_group: dict[str, str] = {}
+    for example in examples:
+        key = example["split_key"]
+        root(key)
+        group = example.get("split_group")
+        if isinstance(group, str):
+            other = first_of_group.setdefault(group, key)
+            a, b = root(key), root(other)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return {key: root(key) for key in parent}

@@ -136,7 +136,7 @@ def test_parse_cif_answers_a_megabyte_of_junk_quickly():
     start = time.perf_counter()
     with pytest.raises(X.CrystalError):
         X.parse_cif("data_x\n" + "abc def ghi\n" * 75_000)
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 20  # a guard against blow-ups (the quadratic path took minutes), not a speed target: loaded CI machines are slow
 
 
 def test_parse_cif_refuses_huge_structures_before_building_them():
@@ -146,7 +146,7 @@ def test_parse_cif_refuses_huge_structures_before_building_them():
     start = time.perf_counter()
     with pytest.raises(X.CrystalError, match="sites"):
         X.parse_cif(text)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 10  # building 1500 sites takes minutes; refusing them is instant
 
 
 def test_parse_cif_collects_warnings(rocksalt):

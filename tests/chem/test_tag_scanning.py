@@ -15,7 +15,7 @@ import pytest
 from mist_pl.chem import names, spans, tags
 
 MEGABYTE = 1_000_000
-SECONDS_PER_MEGABYTE = 2.0  # linear code takes a fraction of this; the quadratic took minutes
+SECONDS_PER_MEGABYTE = 20.0  # linear code takes a fraction of a second; the quadratic took minutes
 
 
 def timed(function, *args):

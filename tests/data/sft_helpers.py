@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from mist_pl.data.chat import IGNORE_INDEX, encode_chat
+from mist_pl.data.tokenization import IGNORE_INDEX, encode_chat
 
 SYSTEM = "You are a careful chemist."
 MISSING_COMPLETION, EMPTY_PROMPT = 3, 5  # records with a field missing / blank

@@ -8,7 +8,7 @@ import pytest
 
 from mist_pl.data.config import load_mixture
 from mist_pl.data.corpora import CORPORA, corpus_unavailable_reason, read_corpus
-from mist_pl.data.sources import Record
+from mist_pl.data.readers import Record
 
 TINY_MIX = "conf/data/chem_mix_tiny.yaml"  # resolved to the shipped config from any directory
 
@@ -63,8 +63,8 @@ def test_tiny_mix_validates_offline():
 
 
 def test_every_tiny_mix_source_yields_documents():
-    from mist_pl.data.documents import documents
     from mist_pl.data.corpora import read_source
+    from mist_pl.data.documents import documents
     from mist_pl.data.stats import SourceStats
 
     cfg = load_mixture(TINY_MIX)

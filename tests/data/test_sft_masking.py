@@ -14,9 +14,9 @@ from sft_helpers import (
     sft_mixture,
 )
 
-from mist_pl.data.chat import IGNORE_INDEX
 from mist_pl.data.datamodule import MixtureDataModule
 from mist_pl.data.packing import build_row, pack_documents
+from mist_pl.data.tokenization import IGNORE_INDEX
 
 SEQ_LEN = 256
 

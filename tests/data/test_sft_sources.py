@@ -11,7 +11,7 @@ from mist_pl.data.config import load_mixture
 from mist_pl.data.corpora import read_corpus
 from mist_pl.data.datamodule import MixtureDataModule
 from mist_pl.data.errors import DataConfigError
-from mist_pl.data.sources import Malformed, Record
+from mist_pl.data.readers import Malformed, Record
 from mist_pl.data.transforms import ChatExample, apply_transform, build_transform
 
 
@@ -77,9 +77,12 @@ def test_task_sft_builds_pairs_from_the_task_registry(name):
 
 
 def test_task_without_a_trace_builder_gets_the_placeholder(monkeypatch):
-    import mist_pl.tasks.traces as traces
+    from dataclasses import replace
 
-    monkeypatch.delitem(traces.TRACES, "rxn_true_false")
+    from mist_pl.tasks import registry
+
+    task = registry.get_task("rxn_true_false")
+    monkeypatch.setitem(registry._TASKS, "rxn_true_false", replace(task, sft_trace=None))
     first = next(i for i in read_corpus("task_sft", {"task": "rxn_true_false"}) if isinstance(i, Record))
     answer = first.fields["answer"]
     assert first.fields["completion"] == f"<think>The answer is {answer}.</think><answer>{answer}</answer>"

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_prepare import count_builds, mix_file, shard_bytes  # noqa: F401 (fixtures)
 
 from mist_pl.data.config import load_mixture
 from mist_pl.data.datamodule import MixtureDataModule
 from mist_pl.data.errors import DataConfigError
 from mist_pl.data.prepare import prepare
 from mist_pl.data.shards import file_sha256, write_shard
-from test_prepare import count_builds, mix_file, shard_bytes  # noqa: F401 (fixtures)
 
 SHARD = "docs/shard-00001.arrow"
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mist_pl.data.sources import Malformed, Origin, Record, read_file
+from mist_pl.data.readers import Malformed, Origin, Record, read_file
 
 
 def split(items):

@@ -13,7 +13,7 @@ import yaml
 
 from mist_pl.data.config import load_mixture
 from mist_pl.data.prepare import prepare
-from mist_pl.data.sources import Malformed, Record, read_file
+from mist_pl.data.readers import Malformed, Record, read_file
 
 LATIN1 = "café au lait".encode("latin-1")  # b"caf\xe9 ...": not UTF-8
 REAL_FFFD = "a real \ufffd in UTF-8".encode()

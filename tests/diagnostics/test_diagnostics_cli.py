@@ -8,7 +8,7 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from mist_pl.diagnostics.cli import main
+from mist_pl.diagnostics.__main__ import main
 from mist_pl.diagnostics.molecules import read_smiles
 from mist_pl.diagnostics.scs import run_scs
 from mist_pl.models.factory import ModelConfig
@@ -65,3 +65,15 @@ def test_module_entry_point(tmp_path):
 def test_missing_model_is_an_error(tmp_path):
     with pytest.raises(ValueError):
         main(["scs", "--out", str(tmp_path), "--limit", "2"])
+
+
+def test_ls_context_options():
+    from mist_pl.diagnostics.__main__ import build_parser, options_from
+
+    def options(*extra):
+        return options_from(build_parser().parse_args(["ls", "--out", "o", "--task", "rxn_mcq", *extra]))
+
+    assert (options().ls_context, options().max_think_tokens) == ("generated", 192)
+    assert options("--think", "Given.").ls_context == "fixed"  # a given reasoning is the fixed context
+    assert options("--context", "fixed").think == ""
+    assert options("--context", "generated", "--max-think-tokens", "64").max_think_tokens == 64

@@ -5,8 +5,8 @@ import json
 
 from mist_pl.diagnostics.molecules import default_smiles_file, read_smiles
 from mist_pl.diagnostics.report import log_scalars
-from mist_pl.diagnostics.scs import INVALID_SMILES, NOTHING_TO_CORRUPT, run_scs
 from mist_pl.diagnostics.scoring import OK, TOO_LONG
+from mist_pl.diagnostics.scs import INVALID_SMILES, NOTHING_TO_CORRUPT, run_scs
 
 LONG = "OC(=O)C1=C(C=CC=C1)C2=C3C=CC(=O)C(=C3OC4=C2C=CC(=C4Br)O)Br"
 

@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from mist_pl.eval.cli import main
+from mist_pl.eval.__main__ import main, summary_line
 from mist_pl.eval.evaluate import EvalConfig, evaluate_task
 from mist_pl.eval.generation import sample_completions
-from mist_pl.eval.pass_at_k import pass_at_k
+from mist_pl.eval.stats import pass_at_k
 from mist_pl.models.chat import encode_prompt
 from mist_pl.tasks.registry import Task, get_task
 
@@ -96,6 +96,11 @@ def test_cli_writes_metrics_and_samples(tiny_model, tokenizer, tmp_path):
     assert saved == json.loads(json.dumps(metrics)) and set(saved["rxn_mcq"]) >= {"top1", "pass@2", "pass@1_sampled"}
     lines = (out / "rxn_mcq_samples.jsonl").read_text().splitlines()
     assert len(lines) == 2 * (1 + 3) and {"completion", "correct", "gold"} <= set(json.loads(lines[0]))
+    # beside the model, the no-model rules on the same two examples (no train split here:
+    # the closed task's uniform guess and best fixed letter)
+    rules = {b["name"].split(" ")[0]: b for b in saved["rxn_mcq"]["baselines"]}
+    assert set(rules) == {"random_valid", "best_fixed"} and all(b["n"] == 2 for b in rules.values())
+    assert "best no-model rule" in summary_line("rxn_mcq", saved["rxn_mcq"])
 
 
 def test_real_task_metric(tiny_model, tokenizer):
@@ -106,7 +111,7 @@ def test_real_task_metric(tiny_model, tokenizer):
 
 
 def test_a_split_belongs_to_the_task_before_it():
-    from mist_pl.eval.cli import build_parser
+    from mist_pl.eval.__main__ import build_parser
 
     args = build_parser().parse_args(["--task", "rxn_mcq", "--task", "rxn_prediction", "--split", "src.txt", "--out", "o"])
     assert args.tasks == [["rxn_mcq", None], ["rxn_prediction", "src.txt"]]

@@ -93,7 +93,7 @@ def test_a_raising_validity_check_counts_as_invalid(tiny_model, tokenizer, canne
 
 
 def test_cli_summary_line_puts_top1_next_to_valid_and_chance():
-    from mist_pl.eval.cli import summary_line
+    from mist_pl.eval.__main__ import summary_line
 
     metrics = {"top1": 0.12, "valid": 0.96, "chance_top1": 0.1, "k": 4, "pass@4": 0.3, "valid_sampled": 0.9,
                "n_evaluated": 50}

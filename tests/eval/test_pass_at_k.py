@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from mist_pl.eval.pass_at_k import mean_pass_at_k, pass_at_k
+from mist_pl.eval.stats import mean_pass_at_k, pass_at_k
 
 
 def brute_force(n, c, k):

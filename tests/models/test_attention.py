@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mist_pl.models import attention
-from mist_pl.models.attention import choose_attention, compute_dtype
+from mist_pl.models.attention import attention_dtype, choose_attention
 from mist_pl.modules.causal_lm import CausalLMModule
 
 BF16, FP16, FP32 = torch.bfloat16, torch.float16, torch.float32
@@ -31,7 +31,7 @@ BF16, FP16, FP32 = torch.bfloat16, torch.float16, torch.float32
     ],
 )
 def test_auto_selection_table(accelerator, precision, weights, installed, expected):
-    backend, reason = choose_attention("auto", accelerator, compute_dtype(precision, weights), installed)
+    backend, reason = choose_attention("auto", accelerator, attention_dtype(precision, weights), installed)
     assert backend == expected, reason
 
 

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from mist_pl.models.factory import ModelConfig, build_model, build_tokenizer
-from mist_pl.models.special_tokens import CHEM_SPECIAL_TOKENS
 from mist_pl.models.smollm2 import gguf_path
+from mist_pl.models.special_tokens import CHEM_SPECIAL_TOKENS
 
 
 @pytest.fixture(scope="module")

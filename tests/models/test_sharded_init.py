@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from gloo_ranks import read_results
+
 from mist_pl.models.factory import ModelConfig, build_model, build_tokenizer
 from mist_pl.models.smollm2 import gguf_path
 

@@ -1,6 +1,6 @@
 import pytest
 
-from mist_pl.data.chat import IGNORE_INDEX, encode_chat
+from mist_pl.data.tokenization import IGNORE_INDEX, encode_chat
 from mist_pl.models.tokenizer import load_tokenizer
 
 

@@ -4,8 +4,8 @@ configure_model, so the callback must find it only once fit has started)."""
 import json
 
 import lightning as L
-
 from cpt_helpers import RecordLosses, quiet_trainer
+
 from mist_pl.callbacks.diagnostics import DiagnosticsCallback
 from mist_pl.data.datamodule import MixtureDataModule
 from mist_pl.modules.causal_lm import CausalLMModule

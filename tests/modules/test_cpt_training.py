@@ -4,8 +4,8 @@ import math
 
 import lightning as L
 import pytest
-
 from cpt_helpers import RecordLosses, quiet_trainer
+
 from mist_pl.data.datamodule import MixtureDataModule
 from mist_pl.modules.causal_lm import CausalLMModule
 from mist_pl.modules.optim import OptimConfig

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mist_pl.export import load_checkpoint, main as export_main, model_state_dict
+from mist_pl.export import load_checkpoint, model_state_dict
+from mist_pl.export import main as export_main
 from mist_pl.modules.causal_lm import CausalLMModule
 
 SCRIPT = Path(__file__).with_name("fsdp_cpt_script.py")

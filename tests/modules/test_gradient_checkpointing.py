@@ -2,8 +2,8 @@
 far fewer tensors kept alive between forward and backward."""
 
 import torch
-
 from cpt_helpers import random_batch
+
 from mist_pl.models.factory import ModelConfig
 from mist_pl.modules.causal_lm import CausalLMModule
 

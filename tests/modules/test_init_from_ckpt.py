@@ -3,8 +3,8 @@ only; optimizer, schedule, step counter and data position start fresh."""
 
 import lightning as L
 import torch
-
 from cpt_helpers import model_weights, quiet_trainer
+
 from mist_pl.data.datamodule import MixtureDataModule
 from mist_pl.modules.sft import SFTModule
 

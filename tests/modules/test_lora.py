@@ -5,8 +5,8 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-
 from cpt_helpers import RecordLosses, model_weights, quiet_trainer, random_batch
+
 from mist_pl.data.datamodule import MixtureDataModule
 from mist_pl.export import export
 from mist_pl.models.factory import ModelConfig

@@ -8,9 +8,9 @@ import math
 import lightning as L
 import pytest
 import torch
+from cpt_helpers import model_weights, quiet_trainer
 from lightning.pytorch.loggers import Logger
 
-from cpt_helpers import model_weights, quiet_trainer
 from mist_pl.data.datamodule import MixtureDataModule
 from mist_pl.export import load_checkpoint, model_state_dict
 from mist_pl.modules.causal_lm import CausalLMModule

@@ -7,9 +7,9 @@ import lightning as L
 import pytest
 import torch
 import yaml
+from cpt_helpers import SMALL_MIX, quiet_trainer
 from transformers import AutoModelForCausalLM
 
-from cpt_helpers import SMALL_MIX, quiet_trainer
 from mist_pl.data.datamodule import MixtureDataModule
 from mist_pl.data.errors import DataConfigError
 from mist_pl.export import export

@@ -7,9 +7,9 @@ import time
 import lightning as L
 import pytest
 import torch
+from cpt_helpers import quiet_trainer
 from lightning.pytorch.loggers import Logger
 
-from cpt_helpers import quiet_trainer
 from mist_pl.callbacks.throughput import (
     ThroughputMonitor,
     TokenThroughput,

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from ops_helpers import cpt_config, run_cli
 
 from mist_pl.checkpoints.resolve import resolve_ckpt_path
 from mist_pl.checkpoints.validate import TRUST_ENV, UnsafeCheckpointError, check_checkpoint
-from ops_helpers import cpt_config, run_cli
 
 
 class Payload:
@@ -174,7 +174,7 @@ def test_lightning_s_restore_loads_with_weights_only(run, tmp_path, marker, monk
 def test_cli_loads_a_trusted_file_in_full(run, tmp_path, marker, monkeypatch):
     """Trusted by name, the file passes the checks and Lightning's restore unpickles it (it
     then fails only because it does not fit the model)."""
-    from mist_pl.checkpoints.compat import CheckpointMismatchError
+    from mist_pl.checkpoints.resume import CheckpointMismatchError
 
     config, _ = run
     evil = evil_file(tmp_path / "evil.ckpt", marker)

@@ -113,3 +113,30 @@ def test_a_named_broken_checkpoint_fails_and_points_to_a_complete_one(tmp_path):
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         resolve_ckpt_path(str(tmp_path / "nope.ckpt"), tmp_path)
     shutil.rmtree(tmp_path)
+
+
+def test_last_skips_a_dangling_symlink_with_a_warning(tmp_path):
+    """A ``*.ckpt`` link whose target is gone (a cleaned-up scratch folder) crashed ``last``
+    with FileNotFoundError while sorting the candidates by time."""
+    good = lightning_like(tmp_path / "step=2.ckpt", 2)
+    age(good, 30)
+    (tmp_path / "last.ckpt").symlink_to(tmp_path / "scratch" / "step=4.ckpt")
+    skipped = r"resuming from .*step=2.ckpt.*last.ckpt: dangling symlink to .*scratch/step=4.ckpt"
+    with pytest.warns(UserWarning, match=skipped):
+        assert resolve_ckpt_path("last", tmp_path) == str(good)
+    good.unlink()
+    with pytest.raises(NoValidCheckpointError, match="last.ckpt: dangling symlink"):
+        resolve_ckpt_path("last", tmp_path)
+
+
+def test_loading_a_sharded_folder_checks_its_structure(tmp_path):
+    """Export, ``init_from_ckpt`` and eval read a folder through ``load_checkpoint``: a
+    truncated shard failed inside torch's zip reader, naming neither the folder nor the shard."""
+    from mist_pl.export import load_checkpoint
+
+    folder = sharded(tmp_path / "s.ckpt", 2)
+    assert load_checkpoint(folder, model_only=True)["global_step"] == 2
+    shard = next(folder.glob("*.distcp"))
+    truncate(shard, 0.3)
+    with pytest.raises(CheckpointError, match=f"{folder}: shard {shard.name} is truncated"):
+        load_checkpoint(folder, model_only=True)

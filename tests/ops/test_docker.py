@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from ops_helpers import REPO
 
 DOCKERFILES = {name: REPO / "docker" / f"Dockerfile.{name}" for name in ("gpu", "cpu")}

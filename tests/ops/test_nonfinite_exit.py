@@ -5,9 +5,9 @@ good weights."""
 from __future__ import annotations
 
 import pytest
+from ops_helpers import PoisonFrom, callback, cpt_config
 
 from mist_pl.cli import main
-from ops_helpers import PoisonFrom, callback, cpt_config
 
 
 def test_guard_stop_exits_non_zero_with_a_one_line_reason(tmp_path, capsys):

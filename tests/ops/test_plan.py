@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from ops_helpers import REPO
 
 from mist_pl.plan import main as plan_main
 from mist_pl.planning.dims import BUILTIN, from_config_json, resolve_dims, tiny_dims
 from mist_pl.planning.speed import flops_per_token
 from mist_pl.planning.workload import load_recipe, workload_from_recipe
-from ops_helpers import REPO
 
 RECIPES = sorted((REPO / "conf" / "recipes").glob("*.yaml"))
 

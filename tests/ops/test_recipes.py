@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from ops_helpers import REPO
 
 from mist_pl.cli import main
-from ops_helpers import REPO
 
 RECIPES = sorted((REPO / "conf" / "recipes").glob("*.yaml"))
 

@@ -7,9 +7,9 @@ import warnings
 
 import pytest
 import torch
-
-from mist_pl.checkpoints.compat import CheckpointMismatchError
 from ops_helpers import REPO, cpt_config, run_cli
+
+from mist_pl.checkpoints.resume import CheckpointMismatchError
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from ops_helpers import REPO, LossRecorder, callback, run_cli, write_mix
 
 # Data small enough that an epoch is a few steps: CPT and SFT mixtures with a short

@@ -8,9 +8,17 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from ops_helpers import (REPO, LossRecorder, SigtermAt, SigtermInValidation, callback, cpt_config, read_losses,
-                         run_cli, write_mix)
+from ops_helpers import (
+    REPO,
+    LossRecorder,
+    SigtermAt,
+    SigtermInValidation,
+    callback,
+    cpt_config,
+    read_losses,
+    run_cli,
+    write_mix,
+)
 
 # name: (config, extra args, max_steps, SIGTERM at the start of this step, compared metrics)
 CASES = {

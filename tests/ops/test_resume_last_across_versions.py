@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 
 import yaml
-
 from ops_helpers import cpt_config, run_cli
 
 
@@ -48,3 +47,23 @@ def test_a_configured_version_only_resumes_its_own_checkpoints(tmp_path, caplog)
     assert steps_saved(tmp_path / "runs" / "cpt_tiny" / "job_2" / "checkpoints") == {2}  # trained from step 0
     assert cli.trainer.global_step == 2
     assert any("starting from scratch" in r.getMessage() for r in caplog.records)
+
+
+def test_last_says_which_version_it_picked_and_warns_about_another_seed(tmp_path, caplog):
+    """``last`` searches every version of the run, so a start with another seed continued
+    the other seed's run, and only the checkpoint path hinted at it."""
+    config = auto_version_config(tmp_path)
+    run_cli(["fit", f"--config={config}", "--trainer.max_steps=2", "--seed_everything=1"])
+    with caplog.at_level(logging.INFO, logger="mist_pl.checkpoints"):
+        run_cli(["fit", f"--config={config}", "--trainer.max_steps=4", "--ckpt_path=last", "--seed_everything=2"])
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    run = tmp_path / "runs" / "cpt_tiny"
+    assert any(f"--ckpt_path last searched every version of {run} and picked version_0, trained with "
+               "seed_everything=1; this run's seed is 2" in message for message in warned), warned
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="mist_pl.checkpoints"):
+        run_cli(["fit", f"--config={config}", "--trainer.max_steps=6", "--ckpt_path=last", "--seed_everything=2"])
+    said = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert (logging.INFO, f"--ckpt_path last searched every version of {run} and picked version_1, trained with "
+            "seed_everything=2") in said

@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_checkpoint_validation import age, lightning_like
 
 from mist_pl.checkpoints.resolve import NoValidCheckpointError, resolve_ckpt_path
 from mist_pl.checkpoints.validate import CheckpointError, check_checkpoint
-from test_checkpoint_validation import age, lightning_like
 
 
 def rot(path: Path) -> None:

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from ops_helpers import REPO, assert_shell_script_clean, cpt_config, read_losses
 
 TEMPLATES = sorted((REPO / "scripts" / "slurm").glob("*.sbatch"))

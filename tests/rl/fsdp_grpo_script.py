@@ -16,7 +16,7 @@ os.environ.setdefault("MIST_PL_REWARD_RUNNER", "thread")
 import lightning as L  # noqa: E402
 from lightning.pytorch.strategies import ModelParallelStrategy  # noqa: E402
 
-from mist_pl.data.prompts import PromptDataModule  # noqa: E402
+from mist_pl.data.rl_prompts import PromptDataModule  # noqa: E402
 from mist_pl.models.factory import ModelConfig  # noqa: E402
 from mist_pl.modules.grpo import GRPOModule  # noqa: E402
 from mist_pl.modules.optim import OptimConfig  # noqa: E402

@@ -21,7 +21,7 @@ torch.set_num_threads(1)
 import lightning as L  # noqa: E402
 from lightning.pytorch.strategies import ModelParallelStrategy  # noqa: E402
 
-from mist_pl.data.prompts import PromptDataModule  # noqa: E402
+from mist_pl.data.rl_prompts import PromptDataModule  # noqa: E402
 from mist_pl.models.factory import ModelConfig  # noqa: E402
 from mist_pl.modules.grpo import GRPOModule  # noqa: E402
 from mist_pl.modules.optim import OptimConfig  # noqa: E402

@@ -11,7 +11,7 @@ def run_toy(tmp_path, steps: int, seed: int = 0, grpo: dict | None = None, sampl
     """Fit the tiny model on the toy carbon task; returns (module, per-round metrics)."""
     import lightning as L
 
-    from mist_pl.data.prompts import PromptDataModule
+    from mist_pl.data.rl_prompts import PromptDataModule
     from mist_pl.models.factory import ModelConfig
     from mist_pl.modules.grpo import GRPOModule
     from mist_pl.modules.optim import OptimConfig

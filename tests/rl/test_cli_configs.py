@@ -42,7 +42,7 @@ def test_recipes_parse_with_g8_and_fsdp(recipe, tmp_path, capsys):
         main(["fit", "--config", str(recipe), f"--model.init_args.lm.name_or_path={tmp_path}", "--print_config"])
     assert exit_info.value.code in (0, None)
     printed = capsys.readouterr().out
-    for expected in ("mist_pl.modules.grpo.GRPOModule", "mist_pl.data.prompts.PromptDataModule", "ModelParallelStrategy",
+    for expected in ("mist_pl.modules.grpo.GRPOModule", "mist_pl.data.rl_prompts.PromptDataModule", "ModelParallelStrategy",
                      "num_generations: 8", "temperature: 0.9", "max_new_tokens: 2048", "max_prompt_tokens: 256",
                      "precision: bf16-mixed", "attn_implementation: flash_attention_2"):
         assert expected in printed, expected

@@ -3,8 +3,9 @@ by the module's own optimizer.step calls, and sampling switches the model to eva
 
 import json
 
-from mist_pl.callbacks.diagnostics import DiagnosticsCallback
 from rl_helpers import run_toy
+
+from mist_pl.callbacks.diagnostics import DiagnosticsCallback
 
 
 def test_scs_runs_every_grpo_step_and_training_continues(tmp_path):

@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+from rl_helpers import chat_ids, run_toy
 
 from mist_pl.models.chat import left_pad
 from mist_pl.models.factory import ModelConfig
@@ -9,7 +10,6 @@ from mist_pl.modules.grpo import GRPOModule
 from mist_pl.rl.config import BatchSizeError, GRPOConfig
 from mist_pl.rl.rollouts import Rollouts
 from mist_pl.rl.sampling import SamplingConfig
-from rl_helpers import chat_ids, run_toy
 
 TOY_REWARD = [{"fn": "mist_pl.rl.toy.carbon_reward", "weight": 1.0}]
 

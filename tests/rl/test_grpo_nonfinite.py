@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 
-from mist_pl.modules.grpo import GRPOModule
 from rl_helpers import run_toy
+
+from mist_pl.modules.grpo import GRPOModule
 
 
 def test_nonfinite_step_does_not_advance_the_schedule(tmp_path, monkeypatch):

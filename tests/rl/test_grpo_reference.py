@@ -7,7 +7,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from mist_pl.data.prompts import PromptDataModule
+from mist_pl.data.rl_prompts import PromptDataModule
 from mist_pl.models.factory import ModelConfig, build_model, build_tokenizer
 from mist_pl.models.lora import LoraConfig
 from mist_pl.modules.grpo import GRPOModule

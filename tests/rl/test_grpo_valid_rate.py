@@ -1,13 +1,13 @@
 """GRPO logs a per-task valid-answer rate next to its accuracy."""
 
 import torch
+from rl_helpers import chat_ids
 
 from mist_pl.models.chat import left_pad
 from mist_pl.models.factory import ModelConfig
 from mist_pl.modules.grpo import GRPOModule
 from mist_pl.rl.config import GRPOConfig
 from mist_pl.rl.sampling import SamplingConfig
-from rl_helpers import chat_ids
 
 G = 4
 

@@ -12,7 +12,7 @@ import lightning as L
 import pytest
 import torch
 
-from mist_pl.data.prompts import PromptDataModule
+from mist_pl.data.rl_prompts import PromptDataModule
 from mist_pl.models.factory import ModelConfig, build_model
 from mist_pl.modules.grpo import GRPOModule
 from mist_pl.modules.optim import OptimConfig

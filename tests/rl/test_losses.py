@@ -74,7 +74,7 @@ def test_micro_batches_with_step_counts_sum_to_the_full_step():
     adv = torch.tensor([1.0, -0.5, 0.3, -1.0], dtype=torch.float64)
     mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [1, 1, 0, 0, 0]], dtype=torch.bool)
     for mode in ("token", "sequence", "constant"):
-        def part(rows):
+        def part(rows, mode=mode):
             w = aggregation_weights(mask[rows], mode, step_sequences=4, step_tokens=int(mask.sum()), max_tokens=5).double()
             return grpo_loss(logp[rows], old[rows], adv[rows], w, 0.2, 0.28)[0]
         whole = part(slice(0, 4))

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from mist_pl.data.prompts import PromptDataModule, PromptSampler
+from mist_pl.data.rl_prompts import PromptDataModule, PromptSampler
 
 
 def _write(path, records, junk=()):

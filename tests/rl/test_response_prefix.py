@@ -5,7 +5,7 @@ import json
 
 import lightning as L
 
-from mist_pl.data.prompts import RESPONSE_PREFIX_COLUMN, PromptDataModule
+from mist_pl.data.rl_prompts import RESPONSE_PREFIX_COLUMN, PromptDataModule
 from mist_pl.models.chat import render_prompt
 from mist_pl.models.factory import ModelConfig
 from mist_pl.modules.grpo import GRPOModule

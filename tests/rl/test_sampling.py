@@ -2,11 +2,10 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from rl_helpers import chat_ids
 
 from mist_pl.models.chat import left_pad
 from mist_pl.rl.sampling import HFSampler, SamplingConfig, sample_next_token, stop_token_ids
-
-from rl_helpers import chat_ids
 
 PROMPTS = ["Write CCO", "Name this reaction: CC(=O)O.OCC>>CC(=O)OCC please", "hi"]
 
@@ -157,10 +156,11 @@ def test_stop_ids_include_eos_and_end_of_turn(tokenizer):
 
 
 def test_engines_that_never_ran_are_not_accepted():
-    """vLLM has never run here: the config refuses it (and any other name) at start-up,
-    naming the engines there are, instead of failing later with NotImplementedError."""
-    with pytest.raises(ValueError, match=r"sampling.engine='vllm' is not one of \('hf',\)"):
-        SamplingConfig(engine="vllm")
+    """Only engines that have run end to end are accepted (hf, vllm: tests/rl/test_vllm_engine.py);
+    any other name fails at start-up naming the engines there are."""
+    assert SamplingConfig(engine="vllm").engine == "vllm"
+    with pytest.raises(ValueError, match=r"sampling.engine='sglang' is not one of \('hf', 'vllm'\)"):
+        SamplingConfig(engine="sglang")
 
 
 @pytest.mark.parametrize("kwargs", [{"max_new_tokens": 0}, {"top_p": 0.0}, {"engine": "sglang"}, {"temperature": -1}])

@@ -1,6 +1,6 @@
 """Tiny synthetic raw files in the formats the fetch step extracts, for the build tests.
 
-Names mirror the real layout (see mist_pl/tasks/data/layout.py), so a folder made by
+Names mirror the real layout (see mist_pl/tasks/sources/layout.py), so a folder made by
 :func:`write_raw_dir` can stand in for data/raw. The reactions are real chemistry with
 hand-written atom maps; the protobuf encoder writes ORD messages field by field.
 """

@@ -32,7 +32,7 @@ def test_empty_think_is_allowed_but_empty_answer_is_not():
         ("<answer>B</answer>", "B", None, "missing <think> block"),
         ("<think>only thinking</think>", None, "only thinking", "missing <answer> block"),
         ("no tags at all", None, None, "missing <answer> block"),
-        ("<think>a</think><answer>first</answer><answer>second</answer>", "second", "a", "2 complete <answer> blocks (the last one counts)"),
+        ("<think>a</think><answer>first</answer><answer>second</answer>", None, "a", "2 complete <answer> blocks (none counts)"),
         ("<think>a</think><think>b</think><answer>x</answer>", "x", "b", "2 complete <think> blocks (the last one counts)"),
         ("<think>a</think><answer>out<answer>in</answer>x</answer>", None, "a", "1 nested <answer> tag(s)"),
         ("<think>a</think><answer>x", None, "a", "unclosed <answer> block"),
@@ -77,7 +77,7 @@ def test_oversized_completion_is_rejected_cheaply():
     text = "<think>" + "x" * MAX_COMPLETION_CHARS + "</think><answer>A</answer>"
     start = time.perf_counter()
     parsed = parse_completion(text)
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < 10  # a guard against blow-ups (the quadratic path took minutes), not a speed target: loaded CI machines are slow
     assert parsed.answer is None and not parsed.well_formed
 
 
@@ -95,7 +95,7 @@ def test_oversized_completion_is_rejected_cheaply():
 def test_adversarial_megabyte_inputs_parse_fast(text):
     start = time.perf_counter()
     parsed = parse_completion(text)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 10  # a guard against blow-ups (the quadratic path took minutes), not a speed target: loaded CI machines are slow
     assert len(parsed.problems) <= 6  # counted, not one entry per tag
 
 

@@ -6,12 +6,11 @@ from pathlib import Path
 import pytest
 
 from mist_pl.tasks.build import main
-from mist_pl.tasks.data.archive import sha256_of
-from mist_pl.tasks.data.pins import PINS
+from mist_pl.tasks.sources.fetch import PINS, sha256_of
 
 RAW = Path(__file__).resolve().parents[2] / "data" / "raw"
 needs_cache = pytest.mark.skipif(
-    not (RAW / "MANIFEST.json").exists(), reason=f"no fetched data at {RAW} (python -m mist_pl.tasks.fetch --out data/raw)"
+    not (RAW / "MANIFEST.json").exists(), reason=f"no fetched data at {RAW} (python -m mist_pl.tasks.sources.fetch --out data/raw)"
 )
 
 

@@ -6,14 +6,27 @@ import pytest
 from build_testkit import MAPPED, write_raw_dir
 
 from mist_pl.chem.reactions import canonicalize_reaction
-from mist_pl.tasks.data import reaction_classes as rc
-from mist_pl.tasks.data.corruptions import KINDS, corrupt, differs
-from mist_pl.tasks.data.layout import MissingInput
-from mist_pl.tasks.data.raw_reactions import RawReaction, ord_reaction_from_row, read_ord_reactions, read_rxn_insight, read_schneider
-from mist_pl.tasks.data.reaction_examples import mcq_examples, naming_examples, true_false_examples, unique_reactions
-from mist_pl.tasks.data.reaction_pool import normalize, normalize_all
-from mist_pl.tasks.data.tally import Tally
+from mist_pl.tasks.examples import Tally
 from mist_pl.tasks.rxn_naming import REACTION_CLASSES
+from mist_pl.tasks.sources import reaction_classes as rc
+from mist_pl.tasks.sources.layout import MissingInput
+from mist_pl.tasks.sources.raw_reactions import (
+    RawReaction,
+    ord_reaction_from_row,
+    read_ord_reactions,
+    read_rxn_insight,
+    read_schneider,
+)
+from mist_pl.tasks.sources.reaction_examples import (
+    KINDS,
+    corrupt,
+    differs,
+    mcq_examples,
+    naming_examples,
+    true_false_examples,
+    unique_reactions,
+)
+from mist_pl.tasks.sources.reaction_pool import normalize, normalize_all
 
 EXPECTED_SUPERCLASS = {
     "1.7.9": "Heteroatom Alkylation and Arylation",
@@ -134,7 +147,7 @@ def test_reaction_task_examples_from_one_pool():
 
 
 def test_rxn_insight_labels_mapped_reactions_offline():
-    from mist_pl.tasks.data.rxn_insight_labels import label_with_rxn_insight, rxn_insight_unavailable
+    from mist_pl.tasks.sources.rxn_insight_labels import label_with_rxn_insight, rxn_insight_unavailable
 
     reason = rxn_insight_unavailable()
     if reason:

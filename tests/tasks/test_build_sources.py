@@ -7,11 +7,10 @@ import pytest
 from build_testkit import NAME_PAIRS, compound, field, ord_dataset, varint, write_raw_dir
 
 from mist_pl.chem.opsin import opsin_available
-from mist_pl.tasks.data.materials import material_request
-from mist_pl.tasks.data.ord_compounds import read_dataset, read_datasets
-from mist_pl.tasks.data.protobuf_wire import WireError, fields
-from mist_pl.tasks.data.shipped_molecules import shipped_smiles
-from mist_pl.tasks.data.tally import Tally, reason_key
+from mist_pl.tasks.examples import Tally, reason_key
+from mist_pl.tasks.sources.materials import material_request
+from mist_pl.tasks.sources.ord_compounds import WireError, fields, read_dataset, read_datasets
+from mist_pl.tasks.sources.shipped_molecules import shipped_smiles
 
 
 def test_wire_reader_reads_varints_strings_and_refuses_truncation():
@@ -41,7 +40,7 @@ def test_ord_dataset_gives_name_smiles_pairs_of_inputs_and_products(tmp_path):
 
 @pytest.mark.skipif(opsin_available() is not None, reason=f"OPSIN unavailable: {opsin_available()}")
 def test_only_names_opsin_confirms_are_kept():
-    from mist_pl.tasks.data.name_pairs import confirmed_pairs
+    from mist_pl.tasks.sources.name_pairs import confirmed_pairs
 
     tally = Tally()
     kept = confirmed_pairs([(name, smiles, f"row{i}") for i, (name, smiles) in enumerate(NAME_PAIRS + NAME_PAIRS[:1])], tally)
@@ -62,7 +61,7 @@ def test_shipped_molecules_and_materials():
     rocksalt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     request = material_request(rocksalt, "test:NaCl", tally)
     assert request == {"elements": ["Cl", "Na"], "space_group": 225, "answer": "Cl4Na4", "origin": "test:NaCl",
-                       "oxidation_states": "icsd24_medium", "mixed_valence": False}  # the rule it was chosen by
+                       "split_group": "test:NaCl", "oxidation_states": "icsd24_ranked", "mixed_valence": False}
     iron = Structure(Lattice.cubic(2.87), ["Fe", "Fe"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     odd = Structure(Lattice.cubic(4.0), ["Na", "Cl", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5], [0, 0.5, 0.5]])
     assert material_request(iron, "fe", tally) is None and material_request(odd, "nacl2", tally) is None

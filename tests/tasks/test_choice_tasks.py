@@ -5,7 +5,7 @@ from tasks_testkit import completion
 
 from mist_pl.chem.reactions import canonicalize_reaction
 from mist_pl.tasks import rxn_mcq, rxn_true_false
-from mist_pl.tasks.choices import choice_letter, true_false
+from mist_pl.tasks.answer import choice_letter, true_false
 
 
 @pytest.mark.parametrize("answer, letter", [("B", "B"), ("b", "B"), ("(B)", "B"), ("B)", "B"), ("Option B.", "B"), ("answer: d", "D"), (" C ", "C")])

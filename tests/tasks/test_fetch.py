@@ -8,9 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from mist_pl.tasks.data.archive import ArchiveError, extract_members, sha256_of
-from mist_pl.tasks.data.fetch import fetch, main
-from mist_pl.tasks.data.pins import PINS, Member, Pin
+from mist_pl.tasks.sources.fetch import PINS, ArchiveError, Member, Pin, extract_members, fetch, main, sha256_of
 
 
 def _sdist(path, files):

@@ -5,8 +5,7 @@ from rdkit import Chem
 from tasks_testkit import completion
 
 from mist_pl.runtime.protocol import example_at, per_example, weighted_total
-from mist_pl.tasks import TASKS, get_task
-from mist_pl.tasks import canonicalization, iupac_to_smiles, rxn_prediction
+from mist_pl.tasks import TASKS, canonicalization, get_task, iupac_to_smiles, rxn_prediction
 from mist_pl.tasks.registry import Task, WeightedReward, register_task
 
 BUILTIN = {"rxn_naming", "cond_mat_gen", "rxn_prediction", "iupac_to_smiles", "canonicalization", "rxn_mcq", "rxn_true_false"}

@@ -39,12 +39,14 @@ def test_invalid_answer(answer):
 
 def test_missing_answer_block_is_invalid():
     (value,) = rxn_naming_reward(["<think>Acylation</think>"], answer=["Acylation"])
-    assert value == pytest.approx(rxn.INVALID + rxn.THINK_BONUS)
+    assert value == pytest.approx(rxn.INVALID)  # the gold in the reasoning alone is no answer
 
 
 def test_bonus_for_naming_the_gold_class_in_the_reasoning():
     assert score("Acylation", think="an amine attacks an acid chloride: an acylation") == pytest.approx(1.0 + rxn.THINK_BONUS)
-    assert score("Reduction", think="looks like acylation, or a reduction?") == pytest.approx(0.2 + rxn.THINK_BONUS)
+    # A wrong answer with the gold in the reasoning is a second guess: no bonus.
+    assert score("Reduction", think="looks like acylation, or a reduction?") == pytest.approx(rxn.VALID_WRONG)
+    assert score("Reduction", think="an acylation") == pytest.approx(rxn.VALID_WRONG)
 
 
 def test_listing_every_class_earns_no_bonus():

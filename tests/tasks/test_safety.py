@@ -64,7 +64,7 @@ def test_timeout_in_thread_runner_gives_none_and_is_counted():
     runner = ThreadRunner()
     start = time.monotonic()
     rewards, n_failed = safe_reward_call(rh.sleeps_on_hang, ["a", "hang", "b"], {}, 0.3, runner)
-    assert time.monotonic() - start < 2.0  # batch budget + retry budget, not 60 s
+    assert time.monotonic() - start < 20  # batch budget + retry budget, not the 60 s the reward sleeps
     assert rewards == [1.0, None, 1.0] and n_failed == 1
     assert runner.abandoned >= 1  # threads cannot be killed: the trade-off, made visible
 
@@ -73,7 +73,7 @@ def test_timeout_in_process_runner_kills_the_stuck_worker(process_runner):
     killed_before = process_runner.killed
     start = time.monotonic()
     rewards, n_failed = safe_reward_call(rh.hangs_on_hang, ["a", "hang", "b"], {}, 0.5, process_runner)
-    assert time.monotonic() - start < 3.0
+    assert time.monotonic() - start < 30  # not the hour the reward hangs
     assert rewards == [1.0, None, 1.0] and n_failed == 1
     assert process_runner.killed >= killed_before + 2  # the batch's worker and the single's
     # The pool recovers: the replacement worker serves the next call.

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mist_pl.tasks.data.tally import Tally
+from mist_pl.tasks.examples import Tally
 from mist_pl.tasks.splits import SPLITS, assign, dedupe_key, split_examples, split_key, unit_hash
 
 
@@ -59,16 +59,39 @@ def test_molecules_split_by_inchikey_and_dedupe_by_canonical_form():
     _disjoint(canon, lambda r: r["split_key"])  # ... in one split
 
 
-def test_materials_split_by_reduced_composition():
+def test_materials_split_by_chemical_system_one_request_per_set():
+    """The request is the element set, so it is the split key: Na4Cl4 and NaCl in another
+    space group are one request ("Cl-Na"), kept once."""
     examples = [
         {"elements": ["Na", "Cl"], "space_group": 225, "answer": "Na4Cl4", "origin": "a"},
         {"elements": ["Na", "Cl"], "space_group": 221, "answer": "NaCl", "origin": "b"},
-        {"elements": ["Na", "Cl"], "space_group": 225, "answer": "Na1Cl1", "origin": "c"},
+        {"elements": ["Cl", "Na"], "space_group": 225, "answer": "Na2Cl6", "origin": "c"},
         {"elements": ["Mg", "O"], "space_group": 225, "answer": "MgO", "origin": "d"},
     ]
     splits = split_examples("cond_mat_gen", examples)
     kept = [r for rows in splits.values() for r in rows]
-    assert [r["origin"] for r in kept if r["split_key"] == "NaCl"] == ["a", "b"]
+    assert [(r["origin"], r["split_key"]) for r in kept if r["split_key"] == "Cl-Na"] == [("a", "Cl-Na")]
+    assert len(kept) == 2
+    _disjoint(splits, lambda r: r["split_key"])
+
+
+def test_substitutions_of_one_parent_share_its_split_and_so_does_their_element_set():
+    """40 parents, each with two substitution variants, and a stray request whose element
+    set equals one variant's: every component lands in one split, whatever its size."""
+    examples = []
+    for n in range(40):
+        parent = f"parent{n}"
+        examples += [{"elements": [f"X{n}", "O"], "answer": "", "origin": parent, "split_group": parent},
+                     {"elements": [f"Y{n}", "O"], "answer": "", "origin": f"{parent}-sub1", "split_group": parent},
+                     {"elements": [f"Z{n}", "O"], "answer": "", "origin": f"{parent}-sub2", "split_group": parent}]
+    examples.append({"elements": ["Y7", "O", "S"], "answer": "", "origin": "stray", "split_group": "stray"})
+    examples.append({"elements": ["O", "Y7"], "answer": "", "origin": "same set as parent7-sub1"})
+    splits = split_examples("cond_mat_gen", examples, salt=3)
+    where = {r["origin"]: name for name, rows in splits.items() for r in rows}
+    for n in range(40):
+        assert where[f"parent{n}"] == where[f"parent{n}-sub1"] == where[f"parent{n}-sub2"]
+    assert "same set as parent7-sub1" not in where  # a duplicate request: dropped
+    assert len({where[f"parent{n}"] for n in range(40)}) == 3  # the groups still spread over the splits
     _disjoint(splits, lambda r: r["split_key"])
 
 

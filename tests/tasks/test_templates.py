@@ -13,11 +13,16 @@ from rdkit.Chem import rdChemReactions
 
 from mist_pl.chem.reactions import canonicalize_reaction, parse_reaction
 from mist_pl.tasks.build import main
-from mist_pl.tasks.data import template_fill
-from mist_pl.tasks.data.template_fill import fill_thin_classes, shortfall, synthetic_counts
-from mist_pl.tasks.data.template_reactions import apply_template, template_reactions
-from mist_pl.tasks.data.templates import TEMPLATES, template_class, templates_for
 from mist_pl.tasks.rxn_naming import REACTION_CLASSES
+from mist_pl.tasks.sources import template_fill
+from mist_pl.tasks.sources.template_fill import (
+    apply_template,
+    fill_thin_classes,
+    shortfall,
+    synthetic_counts,
+    template_reactions,
+)
+from mist_pl.tasks.sources.templates import TEMPLATES, template_class, templates_for
 
 MOLECULES = 800
 

@@ -4,10 +4,10 @@ import pytest
 from build_testkit import MAPPED
 
 from mist_pl.chem.reaction_changes import bond_changes, bond_count_changes, functional_group_changes, mapped_roles
-from mist_pl.tasks import get_task
+from mist_pl.tasks import TASKS, get_task
 from mist_pl.tasks.answer import parse_completion
 from mist_pl.tasks.rxn_naming import classes_named
-from mist_pl.tasks.traces import TRACES, sft_completion
+from mist_pl.tasks.traces import sft_completion
 
 EXAMPLES = {
     "rxn_naming": [
@@ -38,9 +38,13 @@ EXAMPLES = {
 
 
 def test_every_task_has_a_trace_builder():
-    assert set(TRACES) == set(EXAMPLES)
-    with pytest.raises(KeyError, match="no SFT trace builder"):
-        sft_completion("no_such_task", {})
+    """Each task's builder is a field of its Task; crystal_relax has none."""
+    assert {name for name, task in TASKS.items() if task.sft_trace is not None} == set(EXAMPLES)
+    for name in EXAMPLES:
+        assert sft_completion(name, EXAMPLES[name][0]) == get_task(name).sft_trace(EXAMPLES[name][0])
+    for name in ("no_such_task", "crystal_relax"):
+        with pytest.raises(KeyError, match="no SFT trace builder"):
+            sft_completion(name, {})
 
 
 @pytest.mark.parametrize("task_name", sorted(EXAMPLES))
@@ -83,7 +87,8 @@ def test_reaction_change_facts():
 
 def test_material_trace_shows_oxidation_states_and_charge():
     think = parse_completion(sft_completion("cond_mat_gen", EXAMPLES["cond_mat_gen"][1])).think
-    assert "Ba +2" in think and "Ti +4" in think and "O -2" in think and "= 0" in think and "space group 221" in think
+    assert "Ba +2" in think and "Ti +4" in think and "O -2" in think and "charges cancel" in think
+    assert "space group is number 221" in think
     assert sft_completion("cond_mat_gen", {"elements": ["Na", "Cl"], "space_group": None, "answer": "NaCl"}) is None
     assert sft_completion("cond_mat_gen", {"elements": ["Na", "Cl"], "space_group": 225, "answer": "NaCl2"}) is None  # not balanced
 
