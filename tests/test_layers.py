@@ -29,7 +29,7 @@ LAYERS = (
     ("tasks and data", ("tasks", "data")),
     ("rl", ("rl",)),
     ("training and evaluation", ("modules", "planning", "eval", "diagnostics")),
-    ("entry points", ("callbacks", "cli", "plan", "demo")),
+    ("entry points", ("callbacks", "cli", "plan", "stages", "demo")),
 )
 LAYER_OF = {unit: i for i, (_, units) in enumerate(LAYERS) for unit in units}
 

@@ -73,7 +73,7 @@ def test_report_rejudges_saved_completions_with_current_rules(tmp_path):
     examples = [{"task": "rxn_naming", "reaction": r, "answer": a} for r, a in reactions]
     (folder / "test.jsonl").write_text("".join(json.dumps(e) + "\n" for e in examples))
     budget = rm.Budget(eval_examples=2)
-    from mist_pl.demo import evaluation_examples
+    from mist_pl.stages import evaluation_examples
 
     ordered = evaluation_examples(tmp_path / "tasks", "rxn_naming", 2)
     # Saved as measured: example 0 right, example 1 an empty answer; the file claims both right.

@@ -20,15 +20,10 @@ Policy, old and reference log-probs go through one computation: the forward path
 (prompt shared per group or not) is chosen once per run from the policy
 (:func:`~mist_pl.rl.forward.shares_prompts`), and the round is cut into micro-batches
 once, right after sampling; the stored old and reference log-probs are computed on
-exactly those micro-batches and every update replays them. bf16 results depend on a
-batch's padded width, on the path and, for a strided input, on whether the weight is
-trainable (the frozen reference; :mod:`mist_pl.rl.forward` gathers the output head's
-input so it is not strided), so anything else makes log-probs of equal
-weights differ by up to ~1e-2 per token (a step-0 KL of ~5e-7, a ratio that is not 1,
-measured on the tiny config in bf16 on CPU). As it is, they
-agree bit for bit while the weights agree; ``train/logprob_gap_*_max`` logs the largest
-per-token difference at each round's first optimizer step, where the policy is still
-the one that sampled (0 is the check).
+exactly those micro-batches and every update replays them, so they agree bit for bit
+while the weights agree (why anything else differs in bf16: :mod:`mist_pl.rl.forward`).
+``train/logprob_gap_*_max`` logs the largest per-token difference at each round's first
+optimizer step, where the policy is still the one that sampled (0 is the check).
 
 The rollout engine (``sampling.engine``): ``hf`` samples with the policy's own forward;
 ``vllm`` is an in-process vLLM engine (:mod:`mist_pl.rl.vllm_engine`), started at the
@@ -71,6 +66,7 @@ from mist_pl.rl.config import BatchSizeError, GRPOConfig
 from mist_pl.rl.engines import build_sampler
 from mist_pl.rl.forward import completion_logits, shares_prompts
 from mist_pl.rl.losses import aggregation_weights, grpo_loss, token_entropy, token_logprobs
+from mist_pl.rl.metrics import mismatch_metrics, round_metrics, task_metrics, update_metrics
 from mist_pl.rl.mismatch import MismatchStats, importance_weights
 from mist_pl.rl.rewards import RewardComputer, RewardSpec, task_reward_specs
 from mist_pl.rl.rollouts import Rollouts
@@ -197,14 +193,6 @@ class GRPOModule(LMModule):
         else:
             object.__setattr__(self, "reference", reference)  # not registered: not saved
 
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        super().on_load_checkpoint(checkpoint)
-        state = checkpoint.get("state_dict")
-        if isinstance(state, dict) and "reference" not in self._modules:
-            # Checkpoints written before the reference was left out hold it: drop it.
-            for key in [k for k in state if k.startswith("reference.")]:
-                del state[key]
-
     def _place_reference(self) -> None:
         """An unregistered reference is not moved or converted with the module: give it
         the policy's device and dtype (a sharded one already lives on the mesh's device)."""
@@ -262,6 +250,10 @@ class GRPOModule(LMModule):
 
     # -- collectives (no-ops on one process) -------------------------------------------
     def _world(self) -> int:
+        """Processes in the default group, which ``_all_reduce`` sums over. A sum over
+        every process divided by this is the mean per process, which is the mean per
+        data-parallel replica too: ranks of one replica hold the same rollouts. Which share
+        of the *data* a rank reads is ``data.contract.data_parallel_place``, not this."""
         return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
     def _all_reduce(self, value: float, op: str) -> float:
@@ -365,8 +357,8 @@ class GRPOModule(LMModule):
                 nonfinite += int(bad.sum())
                 rollouts.loss_mask &= ~bad[:, None]
 
-        metrics = self._round_metrics(samples, scored, totals, adv, reward_s, nonfinite)
-        per_task = self._task_metrics(columns.get("task"), totals, scored.top1, scored.valid)
+        metrics = round_metrics(samples, scored, totals, adv, reward_s, nonfinite)
+        per_task = task_metrics(columns.get("task"), totals, scored.top1, scored.valid)
         self._keep_samples(columns, completions, scored, totals, adv.values)
         return rollouts, metrics, per_task
 
@@ -485,107 +477,13 @@ class GRPOModule(LMModule):
         stats.mismatch = mismatch
         return loss, stats, entropy
 
-    # -- metrics --------------------------------------------------------------------------
+    # -- metrics (mist_pl.rl.metrics) ------------------------------------------------------
     def _update_metrics(self, steps: list[dict]) -> dict:
-        tokens = sum(s["tokens"] for s in steps)
-        out = {"train/loss": sum(s["loss"] for s in steps) / max(len(steps), 1),
-               "train/skipped_updates": sum(s["skipped"] for s in steps)}
-        denom = max(tokens, 1.0)
-        low, high = sum(s["clipped_low"] for s in steps), sum(s["clipped_high"] for s in steps)
-        out["train/clip_frac"] = (low + high) / denom
-        out["train/clip_frac_low"] = low / denom
-        out["train/clip_frac_high"] = high / denom
-        out["train/ratio_mean"] = sum(s["ratio"] for s in steps) / denom if tokens else 1.0
-        out["train/entropy"] = sum(s["entropy"] for s in steps) / denom
-        if self.has_reference:  # beta == 0: no reference, so KL is absent, not NaN
-            out["train/kl"] = sum(s["kl"] for s in steps) / denom
-        # The round's first optimizer step runs the policy that sampled: what it gives apart
-        # from the stored log-probs is numerics alone (0 when computed the same way). NaN
-        # when that step was skipped (every rank skips it together), never a stale value.
-        first = steps[0] if steps else {"skipped": 1.0}
-        done = not first["skipped"]
-        first_tokens = max(first.get("tokens", 0.0), 1.0)
-        out["train/first_step_ratio"] = first["ratio"] / first_tokens if done else math.nan
-        if self.grpo.needs_old_logprobs:
-            out["train/logprob_gap_old_max"] = self._all_reduce(first["gap_old"], "max") if done else math.nan
-        if self.has_reference:
-            out["train/first_step_kl"] = first["kl"] / first_tokens if done else math.nan
-            out["train/logprob_gap_ref_max"] = self._all_reduce(first["gap_ref"], "max") if done else math.nan
+        out = update_metrics(steps, self.has_reference, self.grpo.needs_old_logprobs, self._all_reduce)
         out["train/lr"] = self.optimizers().param_groups[0]["lr"]
-        out.update(self._mismatch_metrics([s["mismatch"] for s in steps if s.get("mismatch") is not None]))
-        return out
-
-    def _mismatch_metrics(self, measured: list[MismatchStats]) -> dict:
-        """The sampler-trainer gap over the round (every rank's tokens): absent with the
-        ``hf`` engine. With stored old log-probs every pass measures the same tokens
-        against the same values, so summing over passes leaves means and maxima as they are."""
-        if self.sampling.engine == "hf":
-            return {}
-        total = MismatchStats()
-        for m in measured:
-            total.add(m)
-        tokens = self._all_reduce(total.tokens, "sum")
-        if not tokens:
-            nan = math.nan  # every step of the round was skipped: nothing measured
-            return {k: nan for k in ("sampler/logprob_diff_mean", "sampler/logprob_diff_max", "sampler/kl",
-                                     "sampler/is_weight_mean", "sampler/is_weight_max", "sampler/is_changed_frac")}
-        return {
-            "sampler/logprob_diff_mean": self._all_reduce(total.abs_diff, "sum") / tokens,
-            "sampler/logprob_diff_max": self._all_reduce(total.max_abs_diff, "max"),
-            "sampler/kl": self._all_reduce(total.kl, "sum") / tokens,
-            "sampler/is_weight_mean": self._all_reduce(total.weight, "sum") / tokens,
-            "sampler/is_weight_max": self._all_reduce(total.weight_max, "max"),
-            "sampler/is_changed_frac": self._all_reduce(total.changed, "sum") / tokens,
-        }
-
-    def _round_metrics(self, samples, scored, totals, adv, reward_s: float, nonfinite: int) -> dict:
-        lengths = samples.completion_lengths.float()
-        valid = totals[~torch.isnan(totals)]
-        metrics = {
-            "reward/mean": float(valid.mean()) if valid.numel() else 0.0,
-            "reward/std": float(valid.std(unbiased=False)) if valid.numel() else 0.0,
-            "reward/unscored": float(torch.isnan(totals).sum()),
-            "groups/zero_variance_frac": float(adv.zero_variance.float().mean()),
-            "completions/length_mean": float(lengths.mean()),
-            "completions/length_max": float(lengths.max()),
-            "completions/truncated_frac": float((~samples.stopped).float().mean()),
-            "rollouts/nonfinite_logprobs": float(nonfinite),
-            "perf/sampling_tokens_per_s": samples.num_generated_tokens / max(samples.seconds, 1e-9),
-            # The same rate under the name the engines are compared by (weight sync apart).
-            "perf/generation_tokens_per_s": samples.num_generated_tokens / max(samples.seconds, 1e-9),
-            "perf/sampling_s": samples.seconds,
-            "perf/weight_sync_s": samples.weight_sync_s,
-            "perf/reward_s": reward_s,
-        }
-        for name, values in scored.per_function.items():
-            got = torch.tensor([v for v in values if v is not None], dtype=torch.float32)
-            metrics[f"reward/{name}/mean"] = float(got.mean()) if got.numel() else 0.0
-            metrics[f"reward/{name}/std"] = float(got.std(unbiased=False)) if got.numel() else 0.0
-            metrics[f"reward/{name}/failed"] = float(scored.failed[name])
-            metrics[f"reward/{name}/none"] = float(scored.skipped[name])
-        return metrics
-
-    def _task_metrics(self, tasks: list | None, totals: torch.Tensor, top1: list, valid: list | None = None) -> dict:
-        """Per-task reward mean/std, ``accuracy`` (share of judged completions that are
-        right) and ``valid_rate`` (share that are well-typed answers, right or wrong: low
-        accuracy with a high valid rate means "cannot solve", not "cannot format").
-        A rate is left out when no completion of the task was judged."""
-        if not tasks:
-            return {}
-        out = {}
-        for task in sorted({t for t in tasks if isinstance(t, str)}):
-            rows = [i for i, t in enumerate(tasks) if t == task]
-            values = totals[rows]
-            values = values[~torch.isnan(values)]
-            if values.numel():
-                out[f"task/{task}/reward_mean"] = float(values.mean())
-                out[f"task/{task}/reward_std"] = float(values.std(unbiased=False))
-            hits = [top1[i] for i in rows if top1 and top1[i] is not None]
-            if hits:
-                out[f"task/{task}/accuracy"] = sum(hits) / len(hits)
-            valid_flags = [valid[i] for i in rows if valid and valid[i] is not None]
-            if valid_flags:
-                out[f"task/{task}/valid_rate"] = sum(valid_flags) / len(valid_flags)
+        if self.sampling.engine != "hf":  # the hf engine is the trainer's forward: no gap to measure
+            out.update(mismatch_metrics([s["mismatch"] for s in steps if s.get("mismatch") is not None],
+                                        self._all_reduce))
         return out
 
     def _keep_samples(self, columns: dict, completions: list[str], scored, totals, advantages) -> None:

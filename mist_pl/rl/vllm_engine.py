@@ -12,7 +12,7 @@ Contract (the same ``Samples`` as the ``hf`` engine, :mod:`mist_pl.rl.sampling`)
 * **Weights pushed before a round samples** whenever an optimizer step changed them
   since the last push (:meth:`VLLMSampler.weights_changed`; pushing once per round
   gives the same engine as pushing after every step, for less). The push streams
-  :func:`mist_pl.rl.weights.policy_tensors`: LoRA merged, tied heads included, FSDP2
+  :func:`mist_pl.rl.engine_weights.policy_tensors`: LoRA merged, tied heads included, FSDP2
   shards gathered one tensor at a time; vLLM reloads them in place
   (``reload_weights``, which also repacks the CPU backend's linear weights; TRL's
   ``model.load_weights`` call does not on the CPU backend) and its prefix cache is reset.
@@ -60,8 +60,8 @@ from collections.abc import Callable
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from mist_pl.rl.engine_weights import policy_tensors, unwrap_peft
 from mist_pl.rl.sampling import Samples, SamplingConfig, stop_token_ids
-from mist_pl.rl.weights import policy_tensors, unwrap_peft
 
 log = logging.getLogger(__name__)
 

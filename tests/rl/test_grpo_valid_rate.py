@@ -7,6 +7,7 @@ from mist_pl.models.chat import left_pad
 from mist_pl.models.factory import ModelConfig
 from mist_pl.modules.grpo import GRPOModule
 from mist_pl.rl.config import GRPOConfig
+from mist_pl.rl.metrics import task_metrics
 from mist_pl.rl.sampling import SamplingConfig
 
 G = 4
@@ -46,10 +47,9 @@ def test_collect_rollouts_logs_valid_rate_next_to_accuracy(tokenizer, monkeypatc
 
 
 def test_task_metrics_leave_out_unjudged_rates():
-    module = GRPOModule.__new__(GRPOModule)  # _task_metrics reads nothing from the module
     tasks = ["a", "a", "b", "b"]
     totals = torch.tensor([1.0, 0.0, float("nan"), 0.5])
-    out = module._task_metrics(tasks, totals, [1.0, 0.0, None, None], [1.0, 1.0, None, None])
+    out = task_metrics(tasks, totals, [1.0, 0.0, None, None], [1.0, 1.0, None, None])
     assert out["task/a/accuracy"] == 0.5 and out["task/a/valid_rate"] == 1.0
     assert "task/b/accuracy" not in out and "task/b/valid_rate" not in out and out["task/b/reward_mean"] == 0.5
-    assert "task/a/valid_rate" not in module._task_metrics(tasks, totals, [1.0, 0.0, None, None])  # no valid list
+    assert "task/a/valid_rate" not in task_metrics(tasks, totals, [1.0, 0.0, None, None])  # no valid list

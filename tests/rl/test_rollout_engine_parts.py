@@ -16,11 +16,11 @@ from mist_pl.planning.dims import resolve_dims
 from mist_pl.planning.memory import phase_components
 from mist_pl.planning.workload import workload_from_recipe
 from mist_pl.rl.config import GRPOConfig
+from mist_pl.rl.engine_weights import policy_tensors
 from mist_pl.rl.losses import grpo_loss
 from mist_pl.rl.mismatch import importance_weights
 from mist_pl.rl.sampling import SamplingConfig
 from mist_pl.rl.vllm_engine import vllm_installed
-from mist_pl.rl.weights import policy_tensors
 
 
 def test_engine_weights_are_the_plain_models_with_the_tied_head(tokenizer, tiny_model):
