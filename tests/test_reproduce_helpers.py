@@ -129,13 +129,37 @@ def test_summarize_report_and_expectations():
     assert summary["A"]["rxn_naming"]["zero_variance"]["mean"] == pytest.approx(0.9)
     assert summary["B"]["rxn_naming"]["top1_after"]["n"] == 20
     assert summary["B"]["rxn_naming"]["lift"]["mean"] == pytest.approx(0.45)
-    report = rm.format_report(summary, rm.Budget.quick())
+    assert summary["B"]["rxn_naming"]["lift"]["paired"] is False  # no saved verdicts: the unpaired interval
+    assert summary["B"]["rxn_naming"]["lift_seeds"]["values"] == pytest.approx([0.4, 0.5])
+    report = rm.format_report(summary, rm.Budget.quick(), {"rxn_naming": 0.1, "cond_mat_gen": 1.0})
     assert report.count("| rxn_naming |") == 3 and report.count("| cond_mat_gen |") == 3
-    checks = rm.expectations(summary)
-    assert any("B/A LS rank" in line and "2.00x" in line and "holds" in line for line in checks)
+    checks = rm.expectations(summary, {"rxn_naming": 0.1, "cond_mat_gen": 1.0})
+    assert any("B/A 2.00x, B/A' 2.00x" in line and "holds" in line for line in checks)
     assert any("zero-variance share B 20%" in line and "holds" in line for line in checks)
+    # B's pooled 11/20 after RL: Wilson lower bound 34%, above a 10% rule, below a 100% one.
+    assert any(line.startswith("rxn_naming: B after RL") and line.endswith("holds.") for line in checks)
+    assert any(line.startswith("cond_mat_gen: B after RL") and "does not hold" in line for line in checks)
     one_arm = rm.summarize(runs[:2])
     assert rm.expectations(one_arm) == ["(not every arm has finished: no comparison)"]
+
+
+def test_the_top1_change_is_paired_over_seed_and_example():
+    runs = []
+    for seed, (before, after) in enumerate((([1, 0, 0, 0], [1, 1, 0, 0]), ([0, 0, 1, 0], [0, 1, 1, 1]))):
+        run = _run("B", seed, 0.2, sum(after) / 4)
+        for task in rm.TASKS:
+            run["before"].update({f"top1_{task}": sum(before) / 4, f"verdicts_{task}": [bool(x) for x in before],
+                                  f"n_{task}": 4})
+            run["after"].update({f"verdicts_{task}": [bool(x) for x in after], f"n_{task}": 4})
+        runs.append(run)
+    lift = rm.paired_change(runs, "rxn_naming")
+    from mist_pl.eval.stats import paired_interval
+
+    pairs_before = [True, False, False, False, False, False, True, False]
+    pairs_after = [True, True, False, False, False, True, True, True]
+    assert lift["paired"] and lift["mean"] == pytest.approx(3 / 8)
+    assert (lift["lo"], lift["hi"]) == pytest.approx(paired_interval(pairs_before, pairs_after))
+    assert lift["lo"] > rm.pooled_change(rm.pooled_rate([(2 / 8, 8)]), rm.pooled_rate([(5 / 8, 8)]))["lo"]
 
 
 def test_finished_runs_keep_only_this_budget_from_every_seed_folder(tmp_path):
@@ -148,45 +172,145 @@ def test_finished_runs_keep_only_this_budget_from_every_seed_folder(tmp_path):
     assert [(r["seed"], r["arm"]) for r in runs] == [(0, "A"), (0, "Ap"), (0, "B"), (1, "A")]
 
 
-def test_layout_sft_keeps_prompts_and_hides_the_answer_mapping(tmp_path):
-    tasks = tmp_path / "tasks"
-    rows = {
-        "rxn_naming": [("CC(=O)Cl.NCC>>CC(=O)NCC", "Acylation"), ("O=[N+]([O-])c1ccccc1>>Nc1ccccc1", "Reduction")],
-        "cond_mat_gen": [(["Na", "Cl"], "Na4Cl4"), (["Mg", "O"], "Mg4O4")],
-    }
-    from mist_pl.tasks.traces import sft_completion
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The reproduction's task data (the demo's build: 600 shipped reactions, pymatgen's
+    crystals), one seed's SFT sets and CPT mixture."""
+    root = tmp_path_factory.mktemp("reproduce")
+    rm.build_tasks(root / "tasks")
+    b = rm.Budget()
+    paths = rm.write_sft_sets(root / "tasks", root, b, seed=0)
+    rm.write_cpt_mixture(root / "tasks", root, seed=0)
+    return root, b, paths
 
-    for task, items in rows.items():
-        (tasks / task).mkdir(parents=True)
-        lines = []
-        for x, answer in items:
-            example = ({"reaction": x, "answer": answer} if task == "rxn_naming"
-                       else {"elements": x, "answer": answer, "space_group": 225})
-            lines.append(json.dumps({**example, "prompt": f"question {x}", "completion": sft_completion(task, example)}))
-        (tasks / task / "sft_train.jsonl").write_text("\n".join(lines) + "\n")
-    b = rm.Budget(sft_rxn_examples=2, sft_cmg_examples=2)
-    paths = rm.write_sft_sets(tasks, tmp_path / "out", b)
-    chem = [json.loads(x) for x in (tmp_path / "out" / "sft" / "chemistry.jsonl").read_text().splitlines()]
-    layout = [json.loads(x) for x in (tmp_path / "out" / "sft" / "layout.jsonl").read_text().splitlines()]
-    assert [r["prompt"] for r in chem] == [r["prompt"] for r in layout]  # the same questions
-    # Each layout answer is another example's: Acylation's reaction is answered Reduction.
-    assert layout[0]["completion"].endswith("<answer>Reduction</answer>")
-    assert layout[1]["completion"].endswith("<answer>Acylation</answer>")
-    assert rm.LAYOUT_THINK["rxn_naming"] in layout[0]["completion"] and "Bonds" not in layout[0]["completion"]
-    assert "Mg Mg Mg Mg O O O O <sg225>" in layout[2]["completion"]
-    assert set(paths) == {"layout", "chemistry"} and all(p.exists() for p in paths.values())
+
+def _rows(path):
+    return [json.loads(x) for x in Path(path).read_text().splitlines()]
+
+
+def test_layout_sft_answers_are_well_formed_and_carry_no_chemistry(built):
+    from mist_pl.tasks.cond_mat_gen import answer_counts, requested_elements
+    from mist_pl.tasks.registry import get_task
+
+    root, b, paths = built
+    chem, layout = _rows(paths["chemistry"].with_suffix(".jsonl")), _rows(paths["layout"].with_suffix(".jsonl"))
+    assert sorted(r["prompt"] for r in chem) == sorted(r["prompt"] for r in layout)  # the same questions
+    assert len(layout) == b.sft_rxn_examples + b.sft_cmg_examples
+    train = {t: {e["prompt"]: e for e in _rows(root / "tasks" / t / "train.jsonl")} for t in rm.TASKS}
+    right = {t: [0, 0] for t in rm.TASKS}
+    counts_seen = set()
+    for row in layout:
+        task = get_task(row["task"])
+        example = train[row["task"]][row["prompt"]]
+        assert rm.LAYOUT_THINK[row["task"]] in row["completion"] and "Bond" not in row["completion"]
+        assert task.valid(row["completion"], example), row["completion"]  # well-formed, in the task's answer set
+        right[row["task"]][0] += bool(task.top1(row["completion"], example))
+        right[row["task"]][1] += 1
+        if row["task"] == "cond_mat_gen":  # the requested elements, random counts
+            counts = answer_counts(row["completion"].rpartition("<answer>")[2].removesuffix("</answer>"))
+            assert set(counts) == set(requested_elements(example))
+            counts_seen.add(tuple(sorted(counts.values())))
+    # A random class is right about one time in ten (380 draws: 95% within 5-15%).
+    hits, n = right["rxn_naming"]
+    assert 0.05 <= hits / n <= 0.15, hits / n
+    assert len(counts_seen) > 10  # counts are drawn, not copied from a rule
+    # B's rows are the chemistry traces: every one right.
+    for row in chem:
+        assert get_task(row["task"]).top1(row["completion"], train[row["task"]][row["prompt"]])
+
+
+def test_a_seed_changes_the_mid_stage_data_order_answers_and_initialisation(built, tmp_path):
+    root, b, paths = built
+    other = rm.write_sft_sets(root / "tasks", tmp_path, b, seed=1)
+    for name in ("layout", "chemistry"):
+        first, second = _rows(paths[name].with_suffix(".jsonl")), _rows(other[name].with_suffix(".jsonl"))
+        assert [r["prompt"] for r in first] != [r["prompt"] for r in second]  # another order
+        assert sorted(r["prompt"] for r in first) == sorted(r["prompt"] for r in second)  # the same questions
+    answers = [{r["prompt"]: r["completion"] for r in _rows(p["layout"].with_suffix(".jsonl"))} for p in (paths, other)]
+    assert sum(answers[0][k] != answers[1][k] for k in answers[0]) > len(answers[0]) // 2
+    cpt = [json.loads((d / "cpt" / f"seed{s}.yaml").read_text()) for d, s in ((root, 0), (rm.write_cpt_mixture(
+        root / "tasks", tmp_path, 1).parents[1], 1))]
+    assert cpt[0]["seed"] != cpt[1]["seed"]
+    from safetensors.torch import load_file
+
+    w0, w1 = (load_file(rm.base_model("tiny", tmp_path, s) / "model.safetensors") for s in (0, 1))
+    assert any(not (w0[k] == w1[k]).all() for k in w0)  # each seed its own initialisation
+    again = load_file(rm.base_model("tiny", tmp_path / "again", 0) / "model.safetensors")
+    assert all((w0[k] == again[k]).all() for k in w0)  # and the same seed the same one
+
+
+def test_no_stage_holds_a_test_reaction_product_or_element_set(built):
+    root, _, _ = built
+    texts = list(rm.stage_texts(root / "tasks", root, 0))
+    where = {w.split(" ")[0] + " " + w.split(" ")[1] for w, _ in texts}
+    # Every stage is read: CPT sources (the synthetic corpus included), both SFT sets, GRPO prompts.
+    assert {"cpt rxn_naming_text", "cpt cond_mat_gen_text", "cpt nci_molecules", "sft layout", "sft chemistry",
+            "grpo rxn_naming", "grpo cond_mat_gen"} <= where
+    assert rm.text_leaks(texts, rm.test_keys(root / "tasks")) == []
+
+
+def test_the_leak_check_finds_what_it_looks_for(built):
+    from mist_pl.data.task_examples import read_jsonl
+
+    root, _, _ = built
+    keys = rm.test_keys(root / "tasks")
+    reactions, _ = read_jsonl(root / "tasks" / "rxn_naming" / "test.jsonl")
+    reaction = reactions[0]["reaction"]
+    reactants, _, products = reaction.partition(">>")
+    respelled = ".".join(reversed(reactants.split("."))) + ">>" + products  # another spelling, same reaction
+    product = sorted(keys["products"])[0]
+    elements = sorted(next(iter(keys["element_sets"])))
+    planted = [
+        ("reaction", f"Reaction: {respelled}\nClass: Reduction."),
+        ("product", f"Consider the structure [START_SMILES]{product}[END_SMILES], whose formula is"),
+        ("cell", "Its cell: " + " ".join(elements) + " <sg12>"),
+        ("request", "Given the following elements: " + ", ".join(elements) + ". Propose one"),
+        ("clean", "Reaction: CCO.CC(=O)O>>CCOC(C)=O\nClass: Protection."),
+    ]
+    assert "CCOC(C)=O" not in keys["products"]
+    found = rm.text_leaks(planted, keys)
+    assert {f.split(":")[0] for f in found} == {"reaction", "product", "cell", "request"}, found
+
+
+def test_the_cpt_mix_holds_the_synthetic_corpus_and_no_shipped_crystals(built):
+    root, _, _ = built
+    mixture = json.loads((root / "cpt" / "seed0.yaml").read_text())
+    corpora = {s["corpus"] for s in mixture["sources"]}
+    assert "pymatgen_structures" not in corpora  # the material requests come from those crystals
+    text = [s for s in mixture["sources"] if s["corpus"] == "task_text"]
+    assert {s["options"]["task"] for s in text} == set(rm.TASKS)
+    assert all(s["options"]["path"].endswith("train.jsonl") for s in text)
 
 
 def test_stage_overrides_follow_the_budget(tmp_path):
     b = rm.Budget()
-    cpt, sft, grpo = rm.stages(b, tmp_path, seed=3, sft_mixtures={"layout": tmp_path / "l", "chemistry": tmp_path / "c"})
-    assert cpt.overrides[cpt.overrides.index("--model.init_args.optim.lr") + 1] == "0.0001"
-    assert cpt.overrides[cpt.overrides.index("--data.init_args.seq_len") + 1] == "256"
+    cpt, sft, grpo = rm.stages(b, tmp_path, seed=3, sft_mixtures={"layout": tmp_path / "l", "chemistry": tmp_path / "c"},
+                               cpt_mixture=tmp_path / "m.yaml")
+    assert cpt.overrides[cpt.overrides.index("--model.init_args.optim.lr") + 1] == "0.002"
+    assert cpt.overrides[cpt.overrides.index("--data.init_args.mixture") + 1] == str(tmp_path / "m.yaml")
+    assert cpt.overrides[cpt.overrides.index("--seed_everything") + 1] == "3"
     assert set(sft) == {"Ap", "B"}
+    # 720 examples, two passes, 2 rows of ~2.5 packed examples per step
+    assert b.sft_steps == 288
     for arm, name in (("Ap", "l"), ("B", "c")):
         o = sft[arm].overrides
         assert o[o.index("--data.init_args.mixture") + 1].endswith(name)
-        assert o[o.index("--trainer.max_steps") + 1] == str(b.sft_steps) == "50"
+        assert o[o.index("--trainer.max_steps") + 1] == str(b.sft_steps)
+        assert o[o.index("--data.init_args.pack") + 1] == "true"
     g = grpo["rxn_naming"].overrides
+    assert g[g.index("--trainer.max_steps") + 1] == "50" and g[g.index("--model.init_args.grpo.num_generations") + 1] == "8"
     assert g[g.index("--model.init_args.grpo.micro_batch_size") + 1] == str(b.grpo_prompts * b.grpo_group)
     assert g[g.index("--data.init_args.batch_size") + 1] == str(b.grpo_prompts)
+    smol = rm.Budget.smollm2()
+    assert smol.engine == "vllm" and smol.base == "smollm2-135m" and smol.sft_steps == 50
+
+def test_the_evaluation_sets_have_ten_reactions_per_class_and_distinct_requests(built):
+    from collections import Counter
+
+    from mist_pl.stages import evaluation_examples
+
+    root, b, _ = built
+    reactions = evaluation_examples(root / "tasks", "rxn_naming", b.eval_examples)
+    assert len(reactions) == 100 and set(Counter(e["answer"] for e in reactions).values()) == {10}
+    requests = evaluation_examples(root / "tasks", "cond_mat_gen", b.eval_examples)
+    assert len(requests) == 100 and len({tuple(sorted(e["elements"])) for e in requests}) == 100

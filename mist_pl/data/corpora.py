@@ -182,6 +182,8 @@ CORPORA: dict[str, Corpus] = {
         ),
         Corpus("general_text", _general_text_files, _read_text_blocks, {"kind": "text", "column": "text"}, ("mode",)),
         Corpus("task_sft", task_examples.example_files, task_examples.read_sft_records, {"kind": "chat"}, task_examples.OPTIONS),
+        Corpus("task_text", task_examples.text_files, task_examples.read_text_records, {"kind": "text", "column": "text"},
+               task_examples.TEXT_OPTIONS),
     ]
 }
 

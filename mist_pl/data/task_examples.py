@@ -1,5 +1,5 @@
 """A task's examples as data: the files the package ships per task, reading a task's data
-file, and the ``task_sft`` corpus built from them.
+file, and the ``task_sft`` and ``task_text`` corpora built from them.
 
 Reading (:func:`read_task_file`, for GRPO prompts and evaluation alike): a ``.jsonl`` file
 holds example dicts, one per line (a line that is not a JSON object is skipped, with the
@@ -18,7 +18,13 @@ jsonl of pairs. An example the builder cannot explain is dropped as ``no_sft_tra
 task without a builder gets the placeholder target ``<think>The answer is {answer}.</think>
 <answer>{answer}</answer>``, which teaches the layout and the answer, not chemistry.
 
-``path`` defaults to the small file the package ships for the task (its ``example_file``,
+The ``task_text`` corpus (``{corpus: task_text, options: {task: <name>, path: <train.jsonl>,
+seed: 0}}``): the task's prose about each example of a training split (``Task.corpus``;
+MiST's synthetic reaction corpus for CPT: each reaction as its prompt shows it, its class
+and the bonds and functional groups that change, plus an overview per class), as text
+documents. ``path`` is required: only a training split belongs in a CPT mix.
+
+``task_sft``'s ``path`` defaults to the small file the package ships for the task (its ``example_file``,
 :func:`shipped_examples`); a task without one is reported unavailable until ``path`` is
 set, which ``optional: true`` turns into a warning. The same pairs, split without
 leakage, are what ``python -m mist_pl.tasks.build`` writes as ``sft_train.jsonl``: read
@@ -37,6 +43,7 @@ from mist_pl.shipped import MIST_DEMO, mist_demo_file
 from mist_pl.tasks.registry import get_task, load_builtin_tasks
 
 OPTIONS = ("task", "path")
+TEXT_OPTIONS = ("task", "path", "seed")
 
 
 def _mist_demo_path(path: Optional[Path]) -> Optional[str]:
@@ -113,13 +120,13 @@ def read_task_file(path: Path, task: str) -> tuple[list[dict], list[str]]:
     return [dict(e) for e in loader(path)], []
 
 
-def _task(options: Mapping[str, Any]):
-    unknown = set(options) - set(OPTIONS)
+def _task(options: Mapping[str, Any], corpus: str = "task_sft", known: tuple[str, ...] = OPTIONS):
+    unknown = set(options) - set(known)
     if unknown:
-        raise ValueError(f"unknown option(s) {sorted(unknown)} for corpus 'task_sft'; known: {list(OPTIONS)}")
+        raise ValueError(f"unknown option(s) {sorted(unknown)} for corpus {corpus!r}; known: {list(known)}")
     name = options.get("task")
     if not isinstance(name, str) or not name:
-        raise ValueError("corpus 'task_sft' needs option 'task' (a task name, e.g. rxn_mcq)")
+        raise ValueError(f"corpus {corpus!r} needs option 'task' (a task name, e.g. rxn_naming)")
     try:
         task = get_task(name)
     except KeyError as err:
@@ -174,6 +181,33 @@ def read_sft_records(files: list[Path], options: dict) -> Iterator[Item]:
             yield Record({"prompt": prompt, "completion": target, "task": task.name, "answer": str(example.get("answer"))}, origin)
         for where, reason in getattr(examples, "skipped", []):
             yield Malformed("malformed_row:task_example", _origin(where, path, 0), reason)
+
+
+def text_files(options: dict) -> list[Path]:
+    """The ``task_text`` corpus's file: ``path`` (required: a training split, never a
+    shipped example file that evaluation may also read)."""
+    task = _task(options, "task_text", TEXT_OPTIONS)
+    if task.corpus is None:
+        raise ValueError(f"task {task.name!r} writes no corpus (its Task has no `corpus`)")
+    if options.get("path") is None:
+        raise ValueError("corpus 'task_text' needs option 'path': the task's train.jsonl")
+    return [Path(os.path.abspath(os.path.expanduser(os.path.expandvars(str(options["path"])))))]
+
+
+def read_text_records(files: list[Path], options: dict) -> Iterator[Item]:
+    """The ``task_text`` corpus: the task's prose about each example of its (training)
+    file (``Task.corpus``), one ``{"text"}`` record per document, ``seed`` picking the
+    sentence templates."""
+    task = _task(options, "task_text", TEXT_OPTIONS)
+    seed = options.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"corpus 'task_text' option 'seed': {seed!r} is not an integer")
+    for path in files:
+        examples, skipped = read_task_file(path, task.name)
+        for reason in skipped:
+            yield Malformed("malformed_row:task_example", Origin(str(path), 0), reason)
+        for number, text in enumerate(task.corpus(examples, seed), start=1):
+            yield Record({"text": text, "task": task.name}, Origin(str(path), number))
 
 
 def _origin(text: Any, path: Path, number: int) -> Origin:

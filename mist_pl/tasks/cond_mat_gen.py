@@ -379,6 +379,32 @@ def sft_trace(example: Mapping[str, Any]) -> str | None:
     return wrap("\n".join(lines), answer)
 
 
+def corpus_document(example: Mapping[str, Any], seed: int = 0) -> str | None:
+    """A paragraph about one (training) crystal for the CPT corpus: its elements, cell,
+    the oxidation states that balance it and its space group, followed by the cell written
+    as the task's answer. None when the example has no usable crystal."""
+    space_group = example.get("space_group")
+    counts = _cell_counts(example.get("answer", "")) if isinstance(example.get("answer"), str) else None
+    if counts is None or space_group is None:
+        return None
+    order = sorted(counts)
+    formula = "".join(f"{el}{counts[el] if counts[el] > 1 else ''}" for el in order)
+    rng = random.Random(f"{seed}|{formula}|{space_group}")
+    _, states = charge_balance_assignment(counts, mixed_valence=bool(example.get("mixed_valence")))
+    if states:
+        charge = "Oxidation states " + ", ".join(f"{el} {_state_text(*states[el])}" for el in order if el in states) + \
+            " balance its charges."
+    elif charge_balanced(counts, charge_settings(example)):
+        charge = "All of its elements are metals: an alloy, which needs no charge balance."
+    else:
+        charge = "No common oxidation states of its elements balance its charges."
+    opening = rng.choice((
+        f"{formula} is a crystalline compound of {', '.join(order)} in space group {int(space_group)}.",
+        f"Elements {', '.join(order)} form the crystal {formula} (space group {int(space_group)}).",
+    ))
+    return f"{opening} {charge} Its cell: {cell_text(counts, int(space_group))}"
+
+
 TASK = register_task(
     Task(
         name=NAME,
@@ -396,6 +422,7 @@ TASK = register_task(
         split_key=chemical_system,
         dedupe_key=chemical_system,
         sft_trace=sft_trace,
+        corpus=lambda examples, seed: [d for e in examples if (d := corpus_document(e, seed))],
         label_column="space_group",
         distinct_labels="distinct space groups",
         fixture_examples=mist_demo_files(load_examples, "crystalrelax_tiny/tgt-train.txt", "crystalrelax_tiny/tgt-test.txt"),

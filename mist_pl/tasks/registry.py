@@ -94,6 +94,9 @@ class Task:
         chemistry then the gold answer, or None when the example does not allow one
         (shared pieces: :mod:`mist_pl.tasks.traces`). None: the task has no trace builder
         (the build writes no SFT files for it; the ``task_sft`` corpus uses a placeholder).
+    corpus: ``(examples, seed)`` -> prose documents about (training) examples for a CPT
+        corpus (the ``task_text`` corpus of :mod:`mist_pl.data.task_examples`): each example with its answer and the computed
+        facts behind it, as a textbook would state them. None: the task writes no corpus.
     label_column: the column whose values the build's summary counts per split (the class,
         the true/false label, the option letter); None: no label counts.
     distinct_labels: with a label column of many values, the summary gives only how many
@@ -130,6 +133,7 @@ class Task:
     split_key: Callable[[Mapping[str, Any]], str | None] | None = None
     dedupe_key: Callable[[Mapping[str, Any]], str | None] | None = None
     sft_trace: Callable[[Mapping[str, Any]], str | None] | None = None
+    corpus: Callable[[Sequence[Mapping[str, Any]], int], list[str]] | None = None
     label_column: str | None = None
     distinct_labels: str | None = None
     fixture_examples: ExampleSource | None = None

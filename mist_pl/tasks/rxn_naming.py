@@ -20,7 +20,9 @@ right or wrong; guessing uniformly among them scores :data:`CHANCE_TOP1`.
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+import random
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ from mist_pl.tasks.examples import Examples, Tally, read_csv_rows
 from mist_pl.tasks.registry import FORMAT_REWARD_WEIGHT, Task, WeightedReward, register_task
 from mist_pl.tasks.sources.layout import CLASS_SAMPLE, require
 from mist_pl.tasks.splits import canonical_reaction, reaction_product_key
-from mist_pl.tasks.traces import reaction_change_lines, wrap
+from mist_pl.tasks.traces import listing, reaction_change_lines, reaction_changes, wrap
 
 REACTION_CLASSES = (
     "Acylation",
@@ -238,6 +240,55 @@ def sft_trace(example: Mapping[str, Any]) -> str | None:
     return wrap("\n".join(lines), gold)
 
 
+def corpus_document(example: Mapping[str, Any], seed: int = 0) -> str | None:
+    """A paragraph about one (training) reaction for the CPT corpus, as a textbook or a
+    patent would write it: the reaction as the task's prompt shows it, its class, and the
+    computed bonds and functional groups that change. None when it does not parse."""
+    gold = answer_class(example.get("answer"))
+    reaction = example.get("reaction")
+    changes = reaction_changes(example)
+    if gold is None or not isinstance(reaction, str) or changes is None:
+        return None
+    rng = random.Random(f"{seed}|{reaction}")
+    bonds = f"bonds formed: {listing(changes.formed)}; bonds broken: {listing(changes.broken)}"
+    groups = (f"functional groups formed: {listing(changes.groups_formed)}; "
+              f"consumed: {listing(changes.groups_consumed)}")
+    opening = rng.choice((
+        f"Reaction: {reaction}\nClass: {gold}.",
+        f"Example ({gold}). The reaction {reaction} is a {gold} reaction.",
+        f"Patent procedure, reaction class {gold}: {reaction}",
+        f"Which class does {reaction} belong to? It is {gold}.",
+    ))
+    reason = rng.choice((
+        f"In it, {bonds}; {groups}. These changes mark it as {gold}.",
+        f"What changes: {bonds}. {groups[0].upper() + groups[1:]}. Such changes are typical of {gold}.",
+    ))
+    return f"{opening}\n{reason}"
+
+
+def class_overviews(examples: Iterable[Mapping[str, Any]]) -> list[str]:
+    """One textbook paragraph per class: the bonds and functional groups its (training)
+    reactions change most often, counted over ``examples``."""
+    tallies: dict[str, dict[str, Counter]] = {}
+    for example in examples:
+        gold = answer_class(example.get("answer"))
+        changes = reaction_changes(example) if gold else None
+        if changes is None:
+            continue
+        tally = tallies.setdefault(gold, {k: Counter() for k in ("n", "formed", "broken", "made", "used")})
+        tally["n"]["reactions"] += 1
+        tally["formed"].update(set(changes.formed))
+        tally["broken"].update(set(changes.broken))
+        tally["made"].update(set(changes.groups_formed))
+        tally["used"].update(set(changes.groups_consumed))
+    return [
+        f"Reaction class {gold}. Over {t['n']['reactions']} example reactions, the bonds most often formed are "
+        f"{listing(t['formed'])}, the bonds most often broken {listing(t['broken'])}; functional groups most often "
+        f"formed: {listing(t['made'])}; consumed: {listing(t['used'])} (counts: reactions showing each)."
+        for gold, t in sorted(tallies.items())
+    ]
+
+
 TASK = register_task(
     Task(
         name=NAME,
@@ -254,6 +305,7 @@ TASK = register_task(
         split_key=reaction_product_key,
         dedupe_key=dedupe_key,
         sft_trace=sft_trace,
+        corpus=lambda examples, seed: [d for e in examples if (d := corpus_document(e, seed))] + class_overviews(examples),
         label_column="answer",
         fixture_examples=fixture_examples,
         # schneider50k (classes mapped to the ten) + rxn-insight's 1,000 reactions

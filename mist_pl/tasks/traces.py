@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from mist_pl.chem.describe import molecule_facts
@@ -48,7 +49,8 @@ def wrap(think: str, answer: str) -> str:
     return f"{THINK_OPEN}{think}{THINK_CLOSE}{ANSWER_OPEN}{answer}{ANSWER_CLOSE}"
 
 
-def _listing(counts: Counter, none: str = "none") -> str:
+def listing(counts: Counter, none: str = "none") -> str:
+    """``"C-N x2, C-O"``: the commonest few names of a counter, with their counts."""
     items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_LISTED]
     return ", ".join(f"{name} x{n}" if n > 1 else name for name, n in items) or none
 
@@ -84,12 +86,23 @@ def _sides(example: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:
     return (parsed.reactants + parsed.agents, product) if product else None
 
 
-def reaction_change_lines(example: Mapping[str, Any], echo_molecules: bool = False) -> list[str] | None:
-    """The computed facts about what a reaction changes (see the module docstring).
+@dataclass(frozen=True)
+class ReactionChanges:
+    """What a reaction changes: heavy-atom bonds by element pair and functional groups."""
 
-    ``echo_molecules`` adds a first line restating the reactant and product SMILES. Off by
-    default: it is pure copying of the prompt (a median 77 of 145 SmolLM2 tokens of a
-    reaction-naming trace) and teaches nothing a model can use to decide."""
+    reactants: tuple[str, ...]
+    product: str
+    formed: Counter
+    broken: Counter
+    order_changed: Counter
+    groups_formed: Counter
+    groups_consumed: Counter
+    how: str  # "from the atom mapping" or "from bond-type counts"
+
+
+def reaction_changes(example: Mapping[str, Any]) -> ReactionChanges | None:
+    """The computed bond and functional-group changes of a reaction example (``mapped_reaction``
+    when it has one, else ``reaction``), or None when it does not parse."""
     sides = _sides(example)
     if sides is None:
         return None
@@ -100,13 +113,28 @@ def reaction_change_lines(example: Mapping[str, Any], echo_molecules: bool = Fal
     if changes is None:
         changes, how = bond_count_changes(reactants, [product]), "from bond-type counts"
     appeared, disappeared = functional_group_changes(reactants, [product])
+    return ReactionChanges(tuple(reactants), product, Counter(changes.formed), Counter(changes.broken),
+                           Counter(changes.order_changed), Counter(appeared), Counter(disappeared), how)
+
+
+def reaction_change_lines(example: Mapping[str, Any], echo_molecules: bool = False) -> list[str] | None:
+    """The computed facts about what a reaction changes (see the module docstring).
+
+    ``echo_molecules`` adds a first line restating the reactant and product SMILES. Off by
+    default: it is pure copying of the prompt (a median 77 of 145 SmolLM2 tokens of a
+    reaction-naming trace) and teaches nothing a model can use to decide."""
+    changes = reaction_changes(example)
+    if changes is None:
+        return None
+    reactants, product, how = changes.reactants, changes.product, changes.how
+    appeared, disappeared = changes.groups_formed, changes.groups_consumed
     lines = []
     if echo_molecules:
         lines.append(f"Reacting molecules: {'; '.join(reactants)}. Product: {product}.")
-    lines.append(f"Bonds formed ({how}): {_listing(changes.formed)}. Bonds broken: {_listing(changes.broken)}.")
+    lines.append(f"Bonds formed ({how}): {listing(changes.formed)}. Bonds broken: {listing(changes.broken)}.")
     if changes.order_changed:
-        lines.append(f"Bond orders changed: {_listing(changes.order_changed)}.")
-    lines.append(f"Functional groups formed: {_listing(appeared)}. Consumed: {_listing(disappeared)}.")
+        lines.append(f"Bond orders changed: {listing(changes.order_changed)}.")
+    lines.append(f"Functional groups formed: {listing(appeared)}. Consumed: {listing(disappeared)}.")
     return lines
 
 
