@@ -33,6 +33,7 @@ task: 10 reactions per class; 100 distinct element sets), see :func:`mist_pl.sta
 * latent solvability: for reaction naming the prior-corrected LS_d and its rank form
   (share of reactions whose gold class is the likeliest of the ten; chance 10%); for
   material generation LS_pass@4 (any of 4 samples at T = 0.9 right);
+* between the two GRPO stages: reaction naming's greedy top-1 right after its own GRPO;
 * during GRPO: reward, valid-answer rate and the share of zero-variance groups per step.
 
 Three seeds by default; a seed sets the tiny model's initialisation, the mid-stage data
@@ -40,8 +41,9 @@ order and A''s random answers as well as RL. Intervals: Wilson 95% for rates poo
 seeds (the same examples each seed, so the pooled interval is narrower than the examples
 alone support, said in the report), t 95% across seeds for per-seed means.
 
-    python bench/reproduce_mist.py --seeds 0 1 2 --threads 2     # about 100 minutes (see the README)
-    python bench/reproduce_mist.py --report-only                 # table, plot, samples of every finished arm
+    python bench/reproduce_mist.py --arms B --threads 1 & python bench/reproduce_mist.py --arms Ap A --threads 1; wait
+                                                                 # three seeds: about 80 minutes on 2 CPU cores
+    python bench/reproduce_mist.py --report-only                 # the published report, from bench/results/reproduce
     python bench/reproduce_mist.py --quick --seeds 0             # few steps: a smoke run
     python bench/reproduce_mist.py --model smollm2 --seeds 0     # the secondary check
 
@@ -94,6 +96,9 @@ LAYOUT_THINK = {
 }
 RESULTS_DIR = REPO / "bench" / "results"
 MIN_SEEDS_FOR_T = 3  # below this, report seed values instead of a t interval
+# When a model is measured: before RL, between the two GRPO stages (reaction naming only:
+# its answers right after its own GRPO, before the material GRPO can change them) and after.
+MOMENTS = ("before", "between", "after")
 EXPORT_DONE = "EXPORTED_FROM"  # written into a stage's export folder once it is complete
 
 
@@ -496,6 +501,47 @@ def measure_model(model: Path, tasks_dir: Path, b: Budget, out: Path, before_rl:
     return row
 
 
+def measure_between(model: Path, tasks_dir: Path, b: Budget, out: Path) -> dict:
+    """Greedy valid-answer rate and top-1 on the reaction-naming test examples of the model
+    right after its reaction-naming GRPO (before the material GRPO): what RL on the task
+    itself did. Saved like the other measurements (``out`` and its samples file); reused."""
+    from mist_pl.eval.evaluate import EvalConfig, evaluate_task, write_samples
+    from mist_pl.eval.loading import load_model
+    from mist_pl.stages import evaluation_examples
+    from mist_pl.tasks.registry import get_task
+
+    if out.exists():
+        return json.loads(out.read_text())["row"]
+    import torch
+
+    model_, tokenizer = load_model(str(model), seed=1234)
+    examples = evaluation_examples(tasks_dir, "rxn_naming", b.eval_examples)
+    with torch.inference_mode():
+        result = evaluate_task(model_, tokenizer, get_task("rxn_naming"), examples,
+                               EvalConfig(max_new_tokens=b.max_new_tokens, batch_size=8, seed=0))
+    write_samples(out.parent / f"{out.stem}_rxn_naming_samples.jsonl.gz", result.samples)
+    row = {"top1_rxn_naming": result.metrics.get("top1"), "valid_rxn_naming": result.metrics.get("valid"),
+           "n_rxn_naming": result.metrics.get("n_evaluated")}
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"row": row}, indent=2) + "\n")
+    os.replace(tmp, out)
+    return row
+
+
+def add_between(root: Path, tasks_dir: Path, b: Budget, seed: int, arm: str) -> None:
+    """Measure :func:`measure_between` for a finished arm that has none yet (runs made
+    before it existed) and record it in its ``run.json``."""
+    done = root / f"seed{seed}" / arm / "run.json"
+    run = load_run(done, b)
+    model = root / f"seed{seed}" / arm / "grpo_rxn_naming" / "hf"
+    if run is None or "between_file" in run or not (model / EXPORT_DONE).exists():
+        return
+    out = root / f"seed{seed}" / arm / "diagnostics" / "between.json"
+    run["between"] = measure_between(model, tasks_dir, b, out)
+    run["between_file"] = str(out.relative_to(root))
+    done.write_text(json.dumps(run, indent=2, default=str) + "\n")
+
+
 def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path) -> dict:
     """One arm for one seed (see the module docstring); saved as ``run.json``, reused."""
     from mist_pl.eval.grpo_curves import grpo_learning
@@ -541,9 +587,12 @@ def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path) -> dict
     for task in TASKS:  # rxn_naming first, then cond_mat_gen from its result (as in the demo)
         model = timed(f"grpo_{task}", fit, grpo[task], model)
         learning[task] = grpo_learning(latest_version(out / f"grpo_{task}"), task)
+        if task == "rxn_naming":
+            between = timed("measure_between", measure_between, model, tasks_dir, b, out / "diagnostics" / "between.json")
     after = timed("measure_after", measure_model, model, tasks_dir, b, out / "diagnostics" / "after.json", False)
     result = {"arm": arm, "seed": seed, "budget": asdict(b), "before": before, "after": after,
               # relative to the run's root, so a published copy of the folder reports alike
+              "between": between, "between_file": str((out / "diagnostics" / "between.json").relative_to(root)),
               "before_file": str(before_file.relative_to(root)),
               "after_file": str((out / "diagnostics" / "after.json").relative_to(root)),
               "learning": learning, "seconds": timings}
@@ -573,7 +622,7 @@ def publish(runs: Sequence[dict], root: Path, dest: Path) -> None:
     alone (the task data is rebuilt from the shipped files)."""
     for run in runs:
         saved = json.loads((root / f"seed{run['seed']}" / run["arm"] / "run.json").read_text())
-        for moment in ("before", "after"):
+        for moment in (m for m in MOMENTS if f"{m}_file" in saved):
             source = measure_file(root, saved[f"{moment}_file"])
             relative = source.relative_to(root)
             saved[f"{moment}_file"] = str(relative)
@@ -594,7 +643,7 @@ def finished_runs(root: Path, b: Budget, tasks_dir: Path | None = None) -> list[
 
     runs = [run for path in sorted(root.glob("seed*/*/run.json")) if (run := load_run(path, b)) is not None]
     for run in runs:
-        for moment in ("before", "after"):
+        for moment in MOMENTS:
             if f"{moment}_file" in run:
                 run[f"{moment}_file"] = str(measure_file(root, run[f"{moment}_file"]))
     examples = evaluation_sets(tasks_dir or root / "tasks", b)
@@ -645,7 +694,7 @@ def rejudge(run: dict, examples: Callable[[str], list[dict]], b: Budget) -> None
     was tightened after the run, e.g. the oxidation states charge balance allows).
     Completions without their file are left as measured. RL itself was trained with the
     rewards of its own time."""
-    for moment in ("before", "after"):
+    for moment in MOMENTS:
         row = run.get(moment)
         if row is None or f"{moment}_file" not in run:
             continue
@@ -677,17 +726,17 @@ def rejudge(run: dict, examples: Callable[[str], list[dict]], b: Budget) -> None
 # ----------------------------------------------------------------------------- report
 
 
-def paired_change(runs: Sequence[dict], task: str) -> dict:
+def paired_change(runs: Sequence[dict], task: str, until: str = "after") -> dict:
     """Top-1 after RL minus before on the same test examples, pooled over seeds, with the
     paired interval (Newcombe's method 10) over the (seed, example) pairs; Newcombe's
     unpaired interval of the pooled rates when the saved completions are missing."""
     before, after = [], []
     for r in runs:
-        b, a = r["before"].get(f"verdicts_{task}"), r["after"].get(f"verdicts_{task}")
+        b, a = r["before"].get(f"verdicts_{task}"), r[until].get(f"verdicts_{task}")
         if b is None or a is None or len(b) != len(a):
             n = [(r["before"][f"n_{task}"], r["after"][f"n_{task}"]) for r in runs]
             return {**pooled_change(pooled_rate([(r["before"][f"top1_{task}"], m) for r, (m, _) in zip(runs, n)]),
-                                    pooled_rate([(r["after"][f"top1_{task}"], m) for r, (_, m) in zip(runs, n)])),
+                                    pooled_rate([(r[until][f"top1_{task}"], m) for r, (_, m) in zip(runs, n)])),
                     "paired": False}
         before += b
         after += a
@@ -713,6 +762,9 @@ def summarize(runs: Sequence[dict]) -> dict:
                 "reward_rise": seed_values([r["learning"][task]["reward"].get("rise") for r in mine]),
             }
             t["lift"] = paired_change(mine, task)
+            if task == "rxn_naming" and all("between" in r for r in mine):
+                t["top1_between"] = pooled_rate([(r["between"][f"top1_{task}"], r["between"][f"n_{task}"]) for r in mine])
+                t["lift_own_stage"] = paired_change(mine, task, "between")
             t["lift_seeds"] = seed_values([r["after"][f"top1_{task}"] - r["before"][f"top1_{task}"] for r in mine])
             t["top1_after_seeds"] = seed_values([r["after"][f"top1_{task}"] for r in mine])
             if task == "rxn_naming":
@@ -803,6 +855,12 @@ def format_report(summary: dict, b: Budget, rules: dict[str, float] | None = Non
         "(Newcombe's method 10 over the (seed, example) pairs); then the mean of the seeds' changes with its t 95% "
         "interval over seeds (the seed values in parentheses below 3 seeds).",
     ]
+    own = [f"{ARM_TITLES[arm].split(':')[0]} {fmt_rate(summary[arm]['rxn_naming']['top1_between'])} "
+           f"(change {fmt_mean(summary[arm]['rxn_naming']['lift_own_stage'], True)})"
+           for arm in ARMS if arm in summary and "top1_between" in summary[arm]["rxn_naming"]]
+    if own:
+        notes.append("rxn_naming top-1 right after its own GRPO, before the material GRPO (the table's 'after' "
+                     "follows both): " + "; ".join(own) + ".")
     return (markdown_table(headers, rows) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n\nThe paper's direction:\n\n"
             + "\n".join(f"- {line}" for line in expectations(summary, rules)) + "\n")
 
@@ -950,6 +1008,9 @@ def main(argv: list[str] | None = None) -> int:
             arms = args.arms or (ARMS if seed % 2 == 0 else tuple(reversed(ARMS)))
             for arm in arms:
                 run_arm(arm, seed, b, out, tasks_dir)  # saved as it finishes
+    if not args.report_only:
+        for run_json in sorted(out.glob("seed*/*/run.json")):
+            add_between(out, tasks_dir, b, int(run_json.parent.parent.name.removeprefix("seed")), run_json.parent.name)
     runs = finished_runs(out, b, tasks_dir)
     if not runs:
         raise SystemExit(f"no finished arm under {out} for this budget: nothing to report")
@@ -964,7 +1025,7 @@ def main(argv: list[str] | None = None) -> int:
     for run in runs:  # the curves stay in the run files; the summary keeps the numbers
         for task in TASKS:
             run["learning"][task].pop("curves", None)
-        for moment in ("before", "after"):
+        for moment in (m for m in MOMENTS if f"{m}_file" in run):
             run[f"{moment}_file"] = str(Path(run[f"{moment}_file"]).relative_to(out))
     (out / "results.json").write_text(json.dumps(
         {"budget": asdict(b), "seeds": sorted({r["seed"] for r in runs}), "summary": summary, "runs": runs},

@@ -314,3 +314,21 @@ def test_the_evaluation_sets_have_ten_reactions_per_class_and_distinct_requests(
     assert len(reactions) == 100 and set(Counter(e["answer"] for e in reactions).values()) == {10}
     requests = evaluation_examples(root / "tasks", "cond_mat_gen", b.eval_examples)
     assert len(requests) == 100 and len({tuple(sorted(e["elements"])) for e in requests}) == 100
+
+
+PUBLISHED = _PATH.parent / "results" / "reproduce"
+
+
+@pytest.mark.skipif(not (PUBLISHED / "results.md").exists(), reason="no published reproduction yet")
+def test_the_published_report_is_rebuilt_from_its_saved_completions_alone(tmp_path):
+    """--report-only on a copy of bench/results/reproduce (the run folders, measurements and
+    completions; task data rebuilt from the shipped files) writes the published report."""
+    import shutil
+
+    copy = tmp_path / "published"
+    shutil.copytree(PUBLISHED, copy)
+    (copy / "results.md").unlink()
+    assert rm.main(["--report-only", "--out", str(copy)]) == 0
+    assert (copy / "results.md").read_text() == (PUBLISHED / "results.md").read_text()
+    saved = json.loads((PUBLISHED / "results.json").read_text())
+    assert len(saved["seeds"]) >= 3 and {r["arm"] for r in saved["runs"]} == set(rm.ARMS)
