@@ -262,8 +262,16 @@ def build_tasks(tasks_dir: Path) -> None:
     reuses the folder)."""
     from mist_pl.stages import build_tasks as build
 
-    if not all((tasks_dir / t / "test.jsonl").exists() and (tasks_dir / t / "sft_train.jsonl").exists() for t in TASKS):
-        build(tasks_dir, SPLIT_FRACTIONS)
+    if all((tasks_dir / t / "test.jsonl").exists() and (tasks_dir / t / "sft_train.jsonl").exists() for t in TASKS):
+        return
+    # Built aside and renamed into place: a second process starting at the same moment
+    # then finds the whole folder or none (the build is deterministic, so either copy serves).
+    staging = tasks_dir.with_name(f".{tasks_dir.name}.{os.getpid()}")
+    build(staging, SPLIT_FRACTIONS)
+    try:
+        os.rename(staging, tasks_dir)
+    except OSError:  # the other process was first
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_sft_sets(tasks_dir: Path, out: Path, b: Budget, seed: int) -> dict[str, Path]:
