@@ -351,7 +351,7 @@ _REQUEST = re.compile(r"Given the following elements: ([A-Za-z, ]+)\.")
 _TAG = re.compile(r"\[(?:START|END)_[A-Z]+\]")  # the corpora's [START_SMILES] ... [END_SMILES] tags
 
 
-def test_keys(tasks_dir: Path) -> dict[str, set]:
+def held_out_keys(tasks_dir: Path) -> dict[str, set]:
     """What no stage may hold: the test split's reactions (canonical), main products
     (canonical SMILES) and requested element sets."""
     from mist_pl.chem.reaction_changes import main_product
@@ -385,9 +385,17 @@ def text_leaks(texts: Iterable[tuple[str, str]], keys: dict[str, set]) -> list[s
     from mist_pl.chem.smiles import canonicalize
     from mist_pl.tasks.splits import canonical_reaction
 
-    RDLogger.DisableLog("rdApp.*")
     canonical = functools.lru_cache(maxsize=None)(canonicalize)
-    found = []
+    found: list[str] = []
+    RDLogger.DisableLog("rdApp.*")  # most runs of SMILES characters are words, not molecules
+    try:
+        _scan(texts, keys, canonical, canonical_reaction, found)
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+    return found
+
+
+def _scan(texts, keys, canonical, canonical_reaction, found: list[str]) -> None:
     for where, text in texts:
         text = _TAG.sub(" ", text)
         for raw in text_reactions(text):
@@ -400,8 +408,6 @@ def text_leaks(texts: Iterable[tuple[str, str]], keys: dict[str, set]) -> list[s
         sets = [frozenset(m.split()) for m in _CELL.findall(text)]
         sets += [frozenset(x.strip() for x in m.split(",")) for m in _REQUEST.findall(text)]
         found += [f"{where}: test element set {sorted(s)}" for s in sets if s in keys["element_sets"]]
-    RDLogger.EnableLog("rdApp.*")
-    return found
 
 
 def text_reactions(text: str) -> list[str]:
@@ -436,7 +442,7 @@ def stage_texts(tasks_dir: Path, root: Path, seed: int) -> Iterator[tuple[str, s
 
 def stage_leaks(tasks_dir: Path, root: Path, seed: int) -> list[str]:
     """:func:`text_leaks` over :func:`stage_texts`: empty when no stage holds a test example."""
-    return text_leaks(stage_texts(tasks_dir, root, seed), test_keys(tasks_dir))
+    return text_leaks(stage_texts(tasks_dir, root, seed), held_out_keys(tasks_dir))
 
 
 # ----------------------------------------------------------------------------- stages
@@ -550,7 +556,8 @@ def add_between(root: Path, tasks_dir: Path, b: Budget, seed: int, arm: str) -> 
     done.write_text(json.dumps(run, indent=2, default=str) + "\n")
 
 
-def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path) -> dict:
+def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path, sft_mixtures: dict[str, Path],
+            cpt_mixture: Path) -> dict:
     """One arm for one seed (see the module docstring); saved as ``run.json``, reused."""
     from mist_pl.eval.grpo_curves import grpo_learning
     from mist_pl.stages import fit_stage, latest_version
@@ -561,8 +568,7 @@ def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path) -> dict
     if previous is not None:
         print(f"[seed {seed} arm {arm}] reusing {done}", flush=True)
         return previous
-    cpt, sft, grpo = stages(b, tasks_dir, seed, write_sft_sets(tasks_dir, root, b, seed),
-                            write_cpt_mixture(tasks_dir, root, seed))
+    cpt, sft, grpo = stages(b, tasks_dir, seed, sft_mixtures, cpt_mixture)
     timings: dict[str, float] = {}
 
     def timed(name, fn, *args):
@@ -716,8 +722,8 @@ def rejudge(run: dict, examples: Callable[[str], list[dict]], b: Budget) -> None
             if greedy:
                 rates[f"valid_{task}"] = sum(g["valid"] for g in greedy) / len(greedy)
                 rates[f"top1_{task}"] = sum(g["correct"] for g in greedy) / len(greedy)
-                # per test example, in example order: the pairs of a paired before/after interval
-                row[f"verdicts_{task}"] = [g["correct"] for g in sorted(greedy, key=lambda g: g["index"])]
+                # stages.measure's per-example verdicts, re-judged: the pairs of a paired interval
+                row[f"correct_{task}"] = [g["correct"] for g in sorted(greedy, key=lambda g: g["index"])]
             sampled: dict[int, list[bool]] = {}
             for g in saved:
                 if g.get("mode") == "sample":
@@ -740,9 +746,9 @@ def paired_change(runs: Sequence[dict], task: str, until: str = "after") -> dict
     unpaired interval of the pooled rates when the saved completions are missing."""
     before, after = [], []
     for r in runs:
-        b, a = r["before"].get(f"verdicts_{task}"), r[until].get(f"verdicts_{task}")
+        b, a = r["before"].get(f"correct_{task}"), r[until].get(f"correct_{task}")
         if b is None or a is None or len(b) != len(a):
-            n = [(r["before"][f"n_{task}"], r["after"][f"n_{task}"]) for r in runs]
+            n = [(r["before"][f"n_{task}"], r[until][f"n_{task}"]) for r in runs]
             return {**pooled_change(pooled_rate([(r["before"][f"top1_{task}"], m) for r, (m, _) in zip(runs, n)]),
                                     pooled_rate([(r[until][f"top1_{task}"], m) for r, (_, m) in zip(runs, n)])),
                     "paired": False}
@@ -1004,9 +1010,9 @@ def main(argv: list[str] | None = None) -> int:
         build_tasks(tasks_dir)
     if not args.report_only:
         build_tasks(tasks_dir)
+        mixtures = {}
         for seed in args.seeds:  # every stage's data, checked before anything trains on it
-            write_sft_sets(tasks_dir, out, b, seed)
-            write_cpt_mixture(tasks_dir, out, seed)
+            mixtures[seed] = write_sft_sets(tasks_dir, out, b, seed), write_cpt_mixture(tasks_dir, out, seed)
             leaks = stage_leaks(tasks_dir, out, seed)
             if leaks:
                 raise SystemExit(f"seed {seed}: {len(leaks)} test examples occur in the training stages, e.g.\n  "
@@ -1015,7 +1021,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             arms = args.arms or (ARMS if seed % 2 == 0 else tuple(reversed(ARMS)))
             for arm in arms:
-                run_arm(arm, seed, b, out, tasks_dir)  # saved as it finishes
+                run_arm(arm, seed, b, out, tasks_dir, *mixtures[seed])  # saved as it finishes
     if not args.report_only:
         for run_json in sorted(out.glob("seed*/*/run.json")):
             add_between(out, tasks_dir, b, int(run_json.parent.parent.name.removeprefix("seed")), run_json.parent.name)

@@ -148,9 +148,9 @@ def test_the_top1_change_is_paired_over_seed_and_example():
     for seed, (before, after) in enumerate((([1, 0, 0, 0], [1, 1, 0, 0]), ([0, 0, 1, 0], [0, 1, 1, 1]))):
         run = _run("B", seed, 0.2, sum(after) / 4)
         for task in rm.TASKS:
-            run["before"].update({f"top1_{task}": sum(before) / 4, f"verdicts_{task}": [bool(x) for x in before],
+            run["before"].update({f"top1_{task}": sum(before) / 4, f"correct_{task}": [bool(x) for x in before],
                                   f"n_{task}": 4})
-            run["after"].update({f"verdicts_{task}": [bool(x) for x in after], f"n_{task}": 4})
+            run["after"].update({f"correct_{task}": [bool(x) for x in after], f"n_{task}": 4})
         runs.append(run)
     lift = rm.paired_change(runs, "rxn_naming")
     from mist_pl.eval.stats import paired_interval
@@ -246,14 +246,14 @@ def test_no_stage_holds_a_test_reaction_product_or_element_set(built):
     # Every stage is read: CPT sources (the synthetic corpus included), both SFT sets, GRPO prompts.
     assert {"cpt rxn_naming_text", "cpt cond_mat_gen_text", "cpt nci_molecules", "sft layout", "sft chemistry",
             "grpo rxn_naming", "grpo cond_mat_gen"} <= where
-    assert rm.text_leaks(texts, rm.test_keys(root / "tasks")) == []
+    assert rm.text_leaks(texts, rm.held_out_keys(root / "tasks")) == []
 
 
 def test_the_leak_check_finds_what_it_looks_for(built):
     from mist_pl.data.task_examples import read_jsonl
 
     root, _, _ = built
-    keys = rm.test_keys(root / "tasks")
+    keys = rm.held_out_keys(root / "tasks")
     reactions, _ = read_jsonl(root / "tasks" / "rxn_naming" / "test.jsonl")
     reaction = reactions[0]["reaction"]
     reactants, _, products = reaction.partition(">>")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import random
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from mist_pl.tasks.examples import Examples, Tally, read_csv_rows
 from mist_pl.tasks.registry import FORMAT_REWARD_WEIGHT, Task, WeightedReward, register_task
 from mist_pl.tasks.sources.layout import CLASS_SAMPLE, require
 from mist_pl.tasks.splits import canonical_reaction, reaction_product_key
-from mist_pl.tasks.traces import listing, reaction_change_lines, reaction_changes, wrap
+from mist_pl.tasks.traces import ReactionChanges, listing, reaction_change_lines, reaction_changes, wrap
 
 REACTION_CLASSES = (
     "Acylation",
@@ -240,14 +240,23 @@ def sft_trace(example: Mapping[str, Any]) -> str | None:
     return wrap("\n".join(lines), gold)
 
 
-def corpus_document(example: Mapping[str, Any], seed: int = 0) -> str | None:
-    """A paragraph about one (training) reaction for the CPT corpus, as a textbook or a
-    patent would write it: the reaction as the task's prompt shows it, its class, and the
-    computed bonds and functional groups that change. None when it does not parse."""
-    gold = answer_class(example.get("answer"))
+def corpus_documents(examples: Sequence[Mapping[str, Any]], seed: int = 0) -> list[str]:
+    """The CPT corpus of (training) reactions (``Task.corpus``): a paragraph per reaction
+    (:func:`corpus_document`), then one overview per class (:func:`class_overviews`). Each
+    reaction's changes are computed once for both."""
+    known = [(e, gold, changes) for e in examples
+             if (gold := answer_class(e.get("answer"))) and (changes := reaction_changes(e)) is not None]
+    documents = [d for e, gold, changes in known if (d := corpus_document(e, gold, changes, seed))]
+    return documents + class_overviews((gold, changes) for _, gold, changes in known)
+
+
+def corpus_document(example: Mapping[str, Any], gold: str, changes: ReactionChanges, seed: int = 0) -> str | None:
+    """A paragraph about one (training) reaction of class ``gold`` for the CPT corpus, as a
+    textbook or a patent would write it: the reaction as the task's prompt shows it, its
+    class, and the computed bonds and functional groups that change (``changes``, from
+    :func:`~mist_pl.tasks.traces.reaction_changes`). None without a reaction text."""
     reaction = example.get("reaction")
-    changes = reaction_changes(example)
-    if gold is None or not isinstance(reaction, str) or changes is None:
+    if not isinstance(reaction, str):
         return None
     rng = random.Random(f"{seed}|{reaction}")
     bonds = f"bonds formed: {listing(changes.formed)}; bonds broken: {listing(changes.broken)}"
@@ -266,15 +275,11 @@ def corpus_document(example: Mapping[str, Any], seed: int = 0) -> str | None:
     return f"{opening}\n{reason}"
 
 
-def class_overviews(examples: Iterable[Mapping[str, Any]]) -> list[str]:
+def class_overviews(classified: Iterable[tuple[str, ReactionChanges]]) -> list[str]:
     """One textbook paragraph per class: the bonds and functional groups its (training)
-    reactions change most often, counted over ``examples``."""
+    reactions change most often, counted over ``(class, changes)`` pairs."""
     tallies: dict[str, dict[str, Counter]] = {}
-    for example in examples:
-        gold = answer_class(example.get("answer"))
-        changes = reaction_changes(example) if gold else None
-        if changes is None:
-            continue
+    for gold, changes in classified:
         tally = tallies.setdefault(gold, {k: Counter() for k in ("n", "formed", "broken", "made", "used")})
         tally["n"]["reactions"] += 1
         tally["formed"].update(set(changes.formed))
@@ -305,7 +310,7 @@ TASK = register_task(
         split_key=reaction_product_key,
         dedupe_key=dedupe_key,
         sft_trace=sft_trace,
-        corpus=lambda examples, seed: [d for e in examples if (d := corpus_document(e, seed))] + class_overviews(examples),
+        corpus=corpus_documents,
         label_column="answer",
         fixture_examples=fixture_examples,
         # schneider50k (classes mapped to the ten) + rxn-insight's 1,000 reactions
