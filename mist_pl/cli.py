@@ -214,7 +214,8 @@ def main(args: list[str] | None = None) -> MistCLI:
         sys.argv[1:] = resolve_config_args(sys.argv[1:])
     else:
         args = resolve_config_args(args)
-    return MistCLI(
+    owns_process = args is None
+    cli = MistCLI(
         L.LightningModule,
         L.LightningDataModule,
         subclass_mode_model=True,
@@ -225,6 +226,22 @@ def main(args: list[str] | None = None) -> MistCLI:
         save_config_callback=RunConfig,
         args=args,
     )
+    if owns_process:
+        close_process_group()
+    return cli
+
+
+def close_process_group() -> None:
+    """Destroy the default process group after a run that finished. Left to interpreter
+    exit, gloo's worker threads can still be joinable when their objects are destroyed and
+    the process aborts ("terminate called without an active exception", exit 250) after
+    the last checkpoint was written, which a SLURM job reports as a failure. Only after
+    success: on an error another rank may still be inside a collective, and destroying the
+    group then can hang instead of exiting."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

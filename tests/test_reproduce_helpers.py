@@ -140,7 +140,29 @@ def test_summarize_report_and_expectations():
     assert any(line.startswith("rxn_naming: B after RL") and line.endswith("holds.") for line in checks)
     assert any(line.startswith("cond_mat_gen: B after RL") and "does not hold" in line for line in checks)
     one_arm = rm.summarize(runs[:2])
-    assert rm.expectations(one_arm) == ["(not every arm has finished: no comparison)"]
+    assert rm.expectations(one_arm) == ["(B and at least one control must finish: no comparison)"]
+
+
+def test_expectations_compare_b_with_the_controls_that_ran_and_one_seed_uses_the_paired_interval():
+    # The SmolLM2 check: B and A' only, one seed. The lift has no seed interval, so B's and
+    # A''s paired intervals over examples are compared (here apart: 0/10 -> 10/10 vs none).
+    runs = [_run("Ap", 0, 0.6, 0.1), _run("B", 0, 0.2, 1.0)]
+    for run in runs:
+        for task in rm.TASKS:
+            n = 10
+            run["before"][f"correct_{task}"] = [i == 0 for i in range(n)]
+            run["after"][f"correct_{task}"] = ([True] * n if run["arm"] == "B" else [i == 0 for i in range(n)])
+    checks = rm.expectations(rm.summarize(runs), {"rxn_naming": 0.1})
+    assert not any("B/A " in line or "A 0%" in line for line in checks)  # A did not run: not compared
+    assert any("B/A' 2.00x (expected >= 1.5x): holds" in line for line in checks)
+    assert any("zero-variance share B 20% vs A' 60% (expected well below): holds" in line for line in checks)
+    lift = [line for line in checks if line.startswith("rxn_naming: top-1 lift")]
+    assert lift and "one seed, paired 95% over examples" in lift[0] and lift[0].endswith("(expected larger for B, "
+                                                                                          "intervals apart): holds.")
+    runs[1]["after"]["correct_rxn_naming"] = [i < 2 for i in range(10)]  # 1/10 -> 2/10: not apart from A''s 0
+    runs[1]["after"]["top1_rxn_naming"] = 0.2
+    lift = [line for line in rm.expectations(rm.summarize(runs)) if line.startswith("rxn_naming: top-1 lift")]
+    assert lift[0].endswith("not shown.")
 
 
 def test_the_top1_change_is_paired_over_seed_and_example():
