@@ -240,7 +240,7 @@ class Budget:
         """SmolLM2-135M-Instruct (pretrained; one base for all seeds) with the vLLM engine."""
         return cls(base="smollm2-135m", cpt_steps=50, cpt_seq_len=256, cpt_batch=4, cpt_lr=1.0e-4,
                    sft_rxn_examples=100, sft_cmg_examples=50, sft_pack=False, sft_seq_len=576, sft_batch=3,
-                   sft_epochs=1.0, sft_lr=1.0e-4, grpo_steps=10, grpo_group=8, grpo_lr=5.0e-5, max_new_tokens=160,
+                   sft_epochs=1.0, sft_lr=1.0e-4, grpo_steps=25, grpo_group=8, grpo_lr=5.0e-5, max_new_tokens=160,
                    engine="vllm", eval_examples=50)
 
     @classmethod
@@ -502,7 +502,7 @@ def measure_model(model: Path, tasks_dir: Path, b: Budget, out: Path, before_rl:
 
     if out.exists():
         saved = json.loads(out.read_text())
-        if saved.get("budget") == asdict(b):
+        if measured_alike(saved.get("budget"), b, before_rl):
             return saved["row"]
     sampled = ("cond_mat_gen",) if before_rl else ()
     row = measure(str(model), tasks_dir, out, eval_examples=b.eval_examples, scs_molecules=b.scs_molecules,
@@ -514,6 +514,20 @@ def measure_model(model: Path, tasks_dir: Path, b: Budget, out: Path, before_rl:
     tmp.write_text(json.dumps(saved, indent=2, default=str) + "\n")
     os.replace(tmp, out)  # a second process sees the whole file or none
     return row
+
+
+# What only RL uses: a before-RL measurement made under another RL budget still holds.
+RL_FIELDS = ("grpo_steps", "grpo_prompts", "grpo_group", "grpo_lr", "engine")
+
+
+def measured_alike(saved: dict | None, b: Budget, before_rl: bool) -> bool:
+    """Whether a measurement saved under budget ``saved`` is the one ``b`` would make."""
+    if saved is None:
+        return False
+    current = asdict(b)
+    if before_rl:
+        saved, current = ({k: v for k, v in d.items() if k not in RL_FIELDS} for d in (saved, current))
+    return saved == current
 
 
 def measure_between(model: Path, tasks_dir: Path, b: Budget, out: Path) -> dict:

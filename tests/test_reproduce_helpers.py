@@ -354,3 +354,15 @@ def test_the_published_report_is_rebuilt_from_its_saved_completions_alone(tmp_pa
     assert (copy / "results.md").read_text() == (PUBLISHED / "results.md").read_text()
     saved = json.loads((PUBLISHED / "results.json").read_text())
     assert len(saved["seeds"]) >= 3 and {r["arm"] for r in saved["runs"]} == set(rm.ARMS)
+
+
+def test_a_before_rl_measurement_is_reused_under_another_rl_budget_only():
+    saved = asdict(rm.Budget.smollm2())
+    more_rl = rm.Budget.smollm2()
+    more_rl.grpo_steps, more_rl.engine = 40, "hf"
+    assert rm.measured_alike(saved, more_rl, before_rl=True)  # RL did not touch the model measured
+    assert not rm.measured_alike(saved, more_rl, before_rl=False)  # after RL it did
+    longer = rm.Budget.smollm2()
+    longer.max_new_tokens += 1  # the measurement itself differs
+    assert not rm.measured_alike(saved, longer, before_rl=True)
+    assert not rm.measured_alike(None, more_rl, before_rl=True)
