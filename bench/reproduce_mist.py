@@ -240,7 +240,7 @@ class Budget:
         """SmolLM2-135M-Instruct (pretrained; one base for all seeds) with the vLLM engine."""
         return cls(base="smollm2-135m", cpt_steps=50, cpt_seq_len=256, cpt_batch=4, cpt_lr=1.0e-4,
                    sft_rxn_examples=100, sft_cmg_examples=50, sft_pack=False, sft_seq_len=576, sft_batch=3,
-                   sft_epochs=1.0, sft_lr=1.0e-4, grpo_steps=25, grpo_group=8, grpo_lr=5.0e-5, max_new_tokens=160,
+                   sft_epochs=1.0, sft_lr=1.0e-4, grpo_steps=20, grpo_group=8, grpo_lr=5.0e-5, max_new_tokens=160,
                    engine="vllm", eval_examples=50)
 
     @classmethod
@@ -989,7 +989,8 @@ def sample_report(runs: Sequence[dict], examples: Callable[[str], list[dict]], p
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python bench/reproduce_mist.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=None,
-                   help="output folder (default: runs/reproduce; with --report-only the published bench/results/reproduce)")
+                   help="output folder (default: runs/reproduce or runs/reproduce_smollm2; with --report-only the "
+                        "published bench/results/reproduce or reproduce_smollm2)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds; each runs every arm (default 0 1 2)")
     p.add_argument("--arms", nargs="+", choices=ARMS, default=None,
                    help="arms to run (default all; odd seeds run them in reverse so two processes rarely "
@@ -1026,7 +1027,7 @@ def main(argv: list[str] | None = None) -> int:
         b.engine = args.engine
 
     published = RESULTS_DIR / ("reproduce_smollm2" if args.model == "smollm2" else "reproduce")
-    out = Path(args.out or (published if args.report_only else "runs/reproduce")).resolve()
+    out = Path(args.out or (published if args.report_only else Path("runs") / published.name)).resolve()
     out.mkdir(parents=True, exist_ok=True)
     tasks_dir = out / "tasks"
     if args.report_only and not all((tasks_dir / t / "test.jsonl").exists() for t in TASKS):
@@ -1073,7 +1074,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.publish and published.resolve() != out:
         for name in ("results.md", "results.json", "samples.md", "reproduce.png"):
             shutil.copyfile(out / name, published / name)
-        print(f"published to {published} (rebuild the report from it: python bench/reproduce_mist.py --report-only)")
+        model_flag = " --model smollm2" if args.model == "smollm2" else ""
+        print(f"published to {published} (rebuild the report from it: "
+              f"python bench/reproduce_mist.py --report-only{model_flag})")
     print(f"results: {out / 'results.json'}\nplot: {out / 'reproduce.png'}\nTensorBoard: tensorboard --logdir {out}")
     return 0
 

@@ -187,6 +187,11 @@ class VLLMEngine:
             sleeps = False
             if on_cpu:
                 kwargs["kv_cache_memory_bytes"] = int(config.vllm_cpu_kv_cache_gb * GiB)
+                # A prompt split over two engine steps (chunked prefill, when one step's prompts
+                # pass max_num_batched_tokens) rewinds its seeded generator, which vLLM's CPU
+                # runner cannot do ("CPU Generator does not use offset"): the run dies mid-GRPO.
+                # Whole prompts only; one that does not fit waits for the next engine step.
+                kwargs["enable_chunked_prefill"] = False
             else:
                 sleeps = config.vllm_sleep
                 kwargs.update(gpu_memory_utilization=config.vllm_gpu_memory_utilization, enable_sleep_mode=sleeps)

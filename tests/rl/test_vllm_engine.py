@@ -8,6 +8,7 @@ Each engine start costs ~5-20 s of CPU, so engines are shared per module where a
 does not change the weights, and given the original weights back where it does."""
 
 import copy
+import random
 
 import lightning as L
 import pytest
@@ -105,6 +106,23 @@ def test_sampled_log_probs_are_the_trainers_and_seeds_repeat_draws(tokenizer, ti
     trainer = trainer_logprobs(tiny_model, first, len(PROMPTS), temperature)
     gap = (trainer - first.logprobs)[first.completion_mask.bool()].abs().max()
     assert gap < 1e-4, f"engine and trainer log-probs differ by {gap} in fp32"  # measured: ~1e-6
+
+
+def test_prompts_past_one_engine_steps_token_budget_are_sampled_whole(tokenizer, tiny_model, tiny_engine):
+    # More distinct prompt tokens than one engine step takes: with chunked prefill a prompt
+    # was split over two steps and vLLM's CPU runner died rewinding its seeded generator
+    # ("CPU Generator does not use offset"; 11 steps into a SmolLM2 GRPO run).
+    scheduler = tiny_engine.llm.llm_engine.vllm_config.scheduler_config
+    assert not scheduler.enable_chunked_prefill
+    rng = random.Random(0)
+    rows = []
+    while sum(map(len, rows)) < scheduler.max_num_batched_tokens + 1000:
+        text = " ".join(rng.choice(["CCO", "c1ccccc1", "N#C", "Br", "C(=O)O", "[Na+]", "Cl"]) for _ in range(120))
+        rows.append(chat_ids(tokenizer, text)[:400])
+    ids, mask = left_pad(rows, tokenizer.pad_token_id)
+    samples = vllm_sampler(tokenizer, tiny_engine, temperature=1.0, max_new_tokens=4).generate(
+        tiny_model, ids, mask, num_generations=2)
+    assert samples.completion_ids.shape[0] == 2 * len(rows) and bool(samples.completion_mask.any(dim=1).all())
 
 
 def test_top_k_one_and_a_tiny_top_p_sample_the_greedy_token(tokenizer, tiny_model, tiny_engine, tiny_prompts):
