@@ -45,7 +45,10 @@ alone support, said in the report), t 95% across seeds for per-seed means.
                                                                  # three seeds: about 80 minutes on 2 CPU cores
     python bench/reproduce_mist.py --report-only                 # the published report, from bench/results/reproduce
     python bench/reproduce_mist.py --quick --seeds 0             # few steps: a smoke run
-    python bench/reproduce_mist.py --model smollm2 --seeds 0     # the secondary check
+    python bench/reproduce_mist.py --model smollm2 --seeds 0 --arms B --threads 1 & \
+        python bench/reproduce_mist.py --model smollm2 --seeds 0 --arms Ap --threads 1; wait
+                                                                 # the SmolLM2 check: about 75 minutes
+    python bench/reproduce_mist.py --report-only --model smollm2  # its report, from bench/results/reproduce_smollm2
 
 Each finished arm is saved (``<out>/seed<N>/<arm>/run.json``) and reused by a rerun with
 the same budget; two processes may share ``--out`` (give them different ``--arms``). Writes
@@ -235,12 +238,20 @@ class Budget:
         per_step = self.sft_batch * (self.sft_examples_per_row if self.sft_pack else 1)
         return max(1, round(examples / per_step))
 
+    @property
+    def grpo_micro_batch(self) -> int:
+        """Rollouts per forward/backward pass: a memory knob, the same gradient (tested in
+        tests/rl/test_grpo_module.py). SmolLM2's 49k-token vocabulary makes one pass over
+        all 32 rollouts ~14 GB, so two arms at once passed 24 GiB; the tiny model takes them
+        in one pass."""
+        return self.grpo_prompts * self.grpo_group if self.base == "tiny" else self.grpo_group
+
     @classmethod
     def smollm2(cls) -> Budget:
         """SmolLM2-135M-Instruct (pretrained; one base for all seeds) with the vLLM engine."""
         return cls(base="smollm2-135m", cpt_steps=50, cpt_seq_len=256, cpt_batch=4, cpt_lr=1.0e-4,
                    sft_rxn_examples=100, sft_cmg_examples=50, sft_pack=False, sft_seq_len=576, sft_batch=3,
-                   sft_epochs=1.0, sft_lr=1.0e-4, grpo_steps=20, grpo_group=8, grpo_lr=5.0e-5, max_new_tokens=160,
+                   sft_epochs=1.0, sft_lr=1.0e-4, grpo_steps=15, grpo_group=8, grpo_lr=5.0e-5, max_new_tokens=160,
                    engine="vllm", eval_examples=50)
 
     @classmethod
@@ -472,7 +483,7 @@ def stages(b: Budget, tasks_dir: Path, seed: int, sft_mixtures: dict[str, Path],
         "--data.init_args.train_path", str(tasks_dir / task / "train.jsonl"), lr, str(b.grpo_lr),
         "--model.init_args.grpo.prompts_per_round", str(b.grpo_prompts),
         "--model.init_args.grpo.num_generations", str(b.grpo_group),
-        "--model.init_args.grpo.micro_batch_size", str(b.grpo_prompts * b.grpo_group),
+        "--model.init_args.grpo.micro_batch_size", str(b.grpo_micro_batch),
         "--data.init_args.batch_size", str(b.grpo_prompts),
         "--model.init_args.sampling.max_new_tokens", str(b.max_new_tokens),
         "--model.init_args.sampling.engine", b.engine,

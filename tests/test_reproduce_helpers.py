@@ -338,22 +338,24 @@ def test_the_evaluation_sets_have_ten_reactions_per_class_and_distinct_requests(
     assert len(requests) == 100 and len({tuple(sorted(e["elements"])) for e in requests}) == 100
 
 
-PUBLISHED = _PATH.parent / "results" / "reproduce"
+RESULTS = _PATH.parent / "results"
 
 
-@pytest.mark.skipif(not (PUBLISHED / "results.md").exists(), reason="no published reproduction yet")
-def test_the_published_report_is_rebuilt_from_its_saved_completions_alone(tmp_path):
-    """--report-only on a copy of bench/results/reproduce (the run folders, measurements and
-    completions; task data rebuilt from the shipped files) writes the published report."""
+@pytest.mark.parametrize("model, seeds, arms", [("tiny", 3, set(rm.ARMS)), ("smollm2", 1, {"Ap", "B"})])
+def test_the_published_report_is_rebuilt_from_its_saved_completions_alone(tmp_path, model, seeds, arms):
+    """--report-only on a copy of bench/results/reproduce (or reproduce_smollm2: the run
+    folders, measurements and completions; task data rebuilt from the shipped files) writes
+    the published report."""
     import shutil
 
+    published = RESULTS / ("reproduce_smollm2" if model == "smollm2" else "reproduce")
     copy = tmp_path / "published"
-    shutil.copytree(PUBLISHED, copy)
+    shutil.copytree(published, copy)
     (copy / "results.md").unlink()
-    assert rm.main(["--report-only", "--out", str(copy)]) == 0
-    assert (copy / "results.md").read_text() == (PUBLISHED / "results.md").read_text()
-    saved = json.loads((PUBLISHED / "results.json").read_text())
-    assert len(saved["seeds"]) >= 3 and {r["arm"] for r in saved["runs"]} == set(rm.ARMS)
+    assert rm.main(["--report-only", "--model", model, "--out", str(copy)]) == 0
+    assert (copy / "results.md").read_text() == (published / "results.md").read_text()
+    saved = json.loads((published / "results.json").read_text())
+    assert len(saved["seeds"]) >= seeds and {r["arm"] for r in saved["runs"]} == arms
 
 
 def test_a_before_rl_measurement_is_reused_under_another_rl_budget_only():
