@@ -47,7 +47,7 @@ alone support, said in the report), t 95% across seeds for per-seed means.
     python bench/reproduce_mist.py --quick --seeds 0             # few steps: a smoke run
     python bench/reproduce_mist.py --model smollm2 --seeds 0 --arms B --threads 1 & \
         python bench/reproduce_mist.py --model smollm2 --seeds 0 --arms Ap --threads 1; wait
-                                                                 # the SmolLM2 check: about 75 minutes
+                                                                 # the SmolLM2 check (B unfinished: see the README)
     python bench/reproduce_mist.py --report-only --model smollm2  # its report, from bench/results/reproduce_smollm2
 
 Each finished arm is saved (``<out>/seed<N>/<arm>/run.json``) and reused by a rerun with
