@@ -558,7 +558,7 @@ def measure_between(model: Path, tasks_dir: Path, b: Budget, out: Path) -> dict:
     examples = evaluation_examples(tasks_dir, "rxn_naming", b.eval_examples)
     with torch.inference_mode():
         result = evaluate_task(model_, tokenizer, get_task("rxn_naming"), examples,
-                               EvalConfig(max_new_tokens=b.max_new_tokens, batch_size=8, seed=0))
+                               EvalConfig(max_new_tokens=b.max_new_tokens, batch_size=8, seed=0, sampled=False))
     write_samples(out.parent / f"{out.stem}_rxn_naming_samples.jsonl.gz", result.samples)
     row = {"top1_rxn_naming": result.metrics.get("top1"), "valid_rxn_naming": result.metrics.get("valid"),
            "n_rxn_naming": result.metrics.get("n_evaluated")}

@@ -368,3 +368,21 @@ def test_a_before_rl_measurement_is_reused_under_another_rl_budget_only():
     longer.max_new_tokens += 1  # the measurement itself differs
     assert not rm.measured_alike(saved, longer, before_rl=True)
     assert not rm.measured_alike(None, more_rl, before_rl=True)
+
+
+def test_the_between_stage_measurement_decodes_greedily_only(built, tmp_path):
+    # It reports greedy top-1 alone; sampling 8 more answers per prompt made it 9x slower
+    # (25 minutes for SmolLM2's 50 reactions at the length cap).
+    import gzip
+
+    from mist_pl.models.factory import save_initial_model
+
+    root, _, _ = built
+    model = save_initial_model(tmp_path / "tiny", seed=0)
+    b = rm.Budget(eval_examples=10, max_new_tokens=8)
+    out = tmp_path / "between.json"
+    row = rm.measure_between(model, root / "tasks", b, out)
+    assert row["n_rxn_naming"] == 10
+    with gzip.open(tmp_path / "between_rxn_naming_samples.jsonl.gz", "rt") as f:
+        modes = [json.loads(line)["mode"] for line in f]
+    assert modes == ["greedy"] * 10
