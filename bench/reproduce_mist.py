@@ -92,7 +92,8 @@ from mist_pl.eval.stats import (  # noqa: E402
 TASKS = ("rxn_naming", "cond_mat_gen")
 ARMS = ("A", "Ap", "B")
 ARM_NAMES = {"A": "A", "Ap": "A'", "B": "B"}  # as the report's sentences name them
-ARM_TITLES = {"A": "A: GRPO only", "Ap": "A': layout SFT + GRPO", "B": "B: CPT + chemistry SFT + GRPO"}
+ARM_TITLES = {arm: f"{ARM_NAMES[arm]}: {what}" for arm, what in
+              (("A", "GRPO only"), ("Ap", "layout SFT + GRPO"), ("B", "CPT + chemistry SFT + GRPO"))}
 # What A''s SFT reasoning says: the layout, nothing about the question.
 LAYOUT_THINK = {
     "rxn_naming": "I name the class of this reaction in the required format.",
@@ -822,7 +823,7 @@ def expectations(summary: dict, rules: dict[str, float] | None = None) -> list[s
     compared with the controls that finished (A and A' in the main contrast; the SmolLM2
     check may run A' alone). With ``rules`` (task -> the best no-model rule's top-1 on the
     same examples) also whether B ends above it."""
-    controls = [(arm, ARM_NAMES[arm]) for arm in ("A", "Ap") if arm in summary]
+    controls = [arm for arm in ("A", "Ap") if arm in summary]
     if "B" not in summary or not controls:
         return ["(B and at least one control must finish: no comparison)"]
     both = " both" if len(controls) > 1 else ""
@@ -833,25 +834,25 @@ def expectations(summary: dict, rules: dict[str, float] | None = None) -> list[s
         label = "LS rank (gold likeliest of 10)" if task == "rxn_naming" else "LS_pass@k"
         lb = b[key]["mean"]
         ratios, holds = [], []
-        for arm, name in controls:
+        for arm in controls:
             lo_ = summary[arm][task][key]["mean"]
-            ratios.append(f"B/{name} " + ("undefined (its LS is 0)" if not lo_ else f"{lb / lo_:.2f}x"))
+            ratios.append(f"B/{ARM_NAMES[arm]} " + ("undefined (its LS is 0)" if not lo_ else f"{lb / lo_:.2f}x"))
             holds.append(bool(lb) and (not lo_ or lb / lo_ >= 1.5))
         lines.append(f"{task}: {label} B {fmt_mean(b[key], key == 'ls_rank' or task != 'rxn_naming')}; "
                      f"{', '.join(ratios)} (expected >= 1.5x{both}): {'holds' if all(holds) else 'does not hold'}.")
         zb = b["zero_variance"]["mean"]
-        zc = {name: summary[arm][task]["zero_variance"]["mean"] for arm, name in controls}
+        zc = {ARM_NAMES[arm]: summary[arm][task]["zero_variance"]["mean"] for arm in controls}
         lines.append(f"{task}: zero-variance share B {100 * zb:.0f}% vs "
                      + ", ".join(f"{name} {100 * z:.0f}%" for name, z in zc.items())
                      + f" (expected well below{both}): {'holds' if zb < min(zc.values()) - 0.1 else 'does not hold'}.")
         # Intervals over seeds from two seeds on; a single seed has only the paired interval over examples.
         by_seed = b["lift_seeds"]["lo"] is not None
         which, over = ("lift_seeds", "mean over seeds, t 95%") if by_seed else ("lift", "one seed, paired 95% over examples")
-        lift = {arm: summary[arm][task][which] for arm in ("B", *(a for a, _ in controls))}
+        lift = {arm: summary[arm][task][which] for arm in ("B", *controls)}
         separated = all(lift["B"]["lo"] is not None and lift[arm]["hi"] is not None and lift["B"]["lo"] > lift[arm]["hi"]
-                        for arm, _ in controls)
+                        for arm in controls)
         lines.append(f"{task}: top-1 lift from RL ({over}) B {fmt_mean(lift['B'], True)} vs "
-                     + ", ".join(f"{name} {fmt_mean(lift[arm], True)}" for arm, name in controls)
+                     + ", ".join(f"{ARM_NAMES[arm]} {fmt_mean(lift[arm], True)}" for arm in controls)
                      + f" (expected larger for B, {'seed ' if by_seed else ''}intervals apart): "
                      + ("holds." if separated else "not shown."))
         if rules and task in rules:
