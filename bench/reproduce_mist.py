@@ -47,8 +47,10 @@ alone support, said in the report), t 95% across seeds for per-seed means.
     python bench/reproduce_mist.py --quick --seeds 0             # few steps: a smoke run
     python bench/reproduce_mist.py --model smollm2 --seeds 0 --arms B --threads 1 & \
         python bench/reproduce_mist.py --model smollm2 --seeds 0 --arms Ap --threads 1; wait
-                                                                 # the SmolLM2 check (B unfinished: see the README)
+                                                                 # the SmolLM2 check: over an hour on 2 CPU cores
     python bench/reproduce_mist.py --report-only --model smollm2  # its report, from bench/results/reproduce_smollm2
+    python bench/reproduce_mist.py --model smollm2 --seeds 0 --grpo-beta 0.04 ...  # the same with a KL term
+                                                                 # (report: --report-only --model smollm2 --grpo-beta 0.04)
 
 Each finished arm is saved (``<out>/seed<N>/<arm>/run.json``) and reused by a rerun with
 the same budget; two processes may share ``--out`` (give them different ``--arms``). Writes
@@ -560,7 +562,9 @@ def measure_between(model: Path, tasks_dir: Path, b: Budget, out: Path) -> dict:
     from mist_pl.tasks.registry import get_task
 
     if out.exists():
-        return json.loads(out.read_text())["row"]
+        saved = json.loads(out.read_text())
+        if measured_alike(saved.get("budget"), b, before_rl=False):  # after RL: another RL budget measures anew
+            return saved["row"]
     import torch
 
     model_, tokenizer = load_model(str(model), seed=1234)
@@ -572,7 +576,7 @@ def measure_between(model: Path, tasks_dir: Path, b: Budget, out: Path) -> dict:
     row = {"top1_rxn_naming": result.metrics.get("top1"), "valid_rxn_naming": result.metrics.get("valid"),
            "n_rxn_naming": result.metrics.get("n_evaluated")}
     tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"row": row}, indent=2) + "\n")
+    tmp.write_text(json.dumps({"row": row, "budget": asdict(b)}, indent=2) + "\n")
     os.replace(tmp, out)
     return row
 
@@ -605,17 +609,27 @@ def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path, sft_mix
         return previous
     cpt, sft, grpo = stages(b, tasks_dir, seed, sft_mixtures, cpt_mixture)
     timings: dict[str, float] = {}
+    reused: list[str] = []  # finished by an interrupted run of this arm: no time of this run to record
 
-    def timed(name, fn, *args):
+    def timed(name, output: Path, fn, *args):
+        """``fn(*args)``, timed when it wrote ``output`` (a stage's export marker, a
+        measurement's file); left untouched, the saved result was reused."""
+        stamp = output.stat().st_mtime_ns if output.exists() else None
         start = time.perf_counter()
         value = fn(*args)
-        timings[name] = round(time.perf_counter() - start, 1)
-        print(f"[seed {seed} arm {arm}] {name}: {timings[name]:.0f} s", flush=True)
+        if stamp is not None and output.stat().st_mtime_ns == stamp:
+            reused.append(name)
+        else:
+            timings[name] = round(time.perf_counter() - start, 1)
+            print(f"[seed {seed} arm {arm}] {name}: {timings[name]:.0f} s", flush=True)
         return value
+
+    def export_marker(stage) -> Path:
+        return out / stage.name / "hf" / EXPORT_DONE
 
     def fit(stage, start: Path) -> Path:
         """A stage's export, reused when an interrupted run of this arm finished it."""
-        done_export = out / stage.name / "hf" / EXPORT_DONE
+        done_export = export_marker(stage)
         if done_export.exists():
             print(f"[seed {seed} arm {arm}] reusing {done_export.parent}", flush=True)
             return done_export.parent
@@ -625,26 +639,26 @@ def run_arm(arm: str, seed: int, b: Budget, root: Path, tasks_dir: Path, sft_mix
 
     model = base_model(b.base, root, seed)
     if arm == "B":
-        model = timed("cpt", fit, cpt, model)
+        model = timed("cpt", export_marker(cpt), fit, cpt, model)
     if arm in sft:
-        model = timed("sft", fit, sft[arm], model)
+        model = timed("sft", export_marker(sft[arm]), fit, sft[arm], model)
     # A's start is the base model: measured once per base (per seed for a fresh tiny init).
     shared = root / (f"seed{seed}" if b.base == "tiny" else "") / "base_measure.json"
     before_file = shared if arm == "A" else out / "diagnostics" / "before.json"
-    before = timed("measure_before", measure_model, model, tasks_dir, b, before_file)
+    between_file, after_file = out / "diagnostics" / "between.json", out / "diagnostics" / "after.json"
+    before = timed("measure_before", before_file, measure_model, model, tasks_dir, b, before_file)
     learning = {}
     for task in TASKS:  # rxn_naming first, then cond_mat_gen from its result (as in the demo)
-        model = timed(f"grpo_{task}", fit, grpo[task], model)
+        model = timed(f"grpo_{task}", export_marker(grpo[task]), fit, grpo[task], model)
         learning[task] = grpo_learning(latest_version(out / f"grpo_{task}"), task)
         if task == "rxn_naming":
-            between = timed("measure_between", measure_between, model, tasks_dir, b, out / "diagnostics" / "between.json")
-    after = timed("measure_after", measure_model, model, tasks_dir, b, out / "diagnostics" / "after.json", False)
+            between = timed("measure_between", between_file, measure_between, model, tasks_dir, b, between_file)
+    after = timed("measure_after", after_file, measure_model, model, tasks_dir, b, after_file, False)
     result = {"arm": arm, "seed": seed, "budget": asdict(b), "before": before, "after": after,
               # relative to the run's root, so a published copy of the folder reports alike
-              "between": between, "between_file": str((out / "diagnostics" / "between.json").relative_to(root)),
-              "before_file": str(before_file.relative_to(root)),
-              "after_file": str((out / "diagnostics" / "after.json").relative_to(root)),
-              "learning": learning, "seconds": timings}
+              "between": between, "between_file": str(between_file.relative_to(root)),
+              "before_file": str(before_file.relative_to(root)), "after_file": str(after_file.relative_to(root)),
+              "learning": learning, "seconds": timings, "reused": reused}
     done.write_text(json.dumps(result, indent=2, default=str) + "\n")
     return result
 

@@ -345,7 +345,7 @@ def test_the_evaluation_sets_have_ten_reactions_per_class_and_distinct_requests(
 RESULTS = _PATH.parent / "results"
 
 
-@pytest.mark.parametrize("model, seeds, arms", [("tiny", 3, set(rm.ARMS)), ("smollm2", 1, {"Ap"})])
+@pytest.mark.parametrize("model, seeds, arms", [("tiny", 3, set(rm.ARMS)), ("smollm2", 1, {"Ap", "B"})])
 def test_the_published_report_is_rebuilt_from_its_saved_completions_alone(tmp_path, model, seeds, arms):
     """--report-only on a copy of bench/results/reproduce (or reproduce_smollm2: the run
     folders, measurements and completions; task data rebuilt from the shipped files) writes
@@ -394,3 +394,70 @@ def test_a_kl_run_is_published_into_a_folder_of_its_own():
     kl = rm.Budget.smollm2()
     kl.grpo_beta = 0.04
     assert rm.published_folder("smollm2", kl) == rm.RESULTS_DIR / "reproduce_smollm2_beta0.04"
+
+
+def test_an_interrupted_arm_reuses_its_finished_stages_and_records_only_the_times_it_spent(tmp_path, monkeypatch):
+    """A rerun of an arm reuses each stage export and measurement an interrupted run saved,
+    and run.json lists those as reused instead of recording 0 s for them."""
+    import mist_pl.eval.grpo_curves as curves
+    import mist_pl.stages as st
+
+    fitted = []
+
+    def fit_stage(stage, out, start):
+        fitted.append(stage.name)
+        (out / stage.name / "hf").mkdir(parents=True, exist_ok=True)
+        return out / stage.name / "hf"
+
+    def measure(model, tasks_dir, b, out, before_rl=True):  # the real ones' contract: reuse the saved file
+        if out.exists():
+            return json.loads(out.read_text())["row"]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"row": {"model": str(model)}}))
+        return {"model": str(model)}
+
+    monkeypatch.setattr(st, "fit_stage", fit_stage)
+    monkeypatch.setattr(st, "latest_version", lambda folder: folder)
+    monkeypatch.setattr(curves, "grpo_learning", lambda folder, task: {})
+    monkeypatch.setattr(rm, "base_model", lambda name, root, seed: tmp_path / "base")
+    monkeypatch.setattr(rm, "measure_model", measure)
+    monkeypatch.setattr(rm, "measure_between", measure)
+    b = rm.Budget()
+    mixtures = {"layout": tmp_path / "l", "chemistry": tmp_path / "c"}
+    first = rm.run_arm("B", 0, b, tmp_path, tmp_path / "tasks", mixtures, tmp_path / "m.yaml")
+    stages_run = ["cpt", "sft", "grpo_rxn_naming", "grpo_cond_mat_gen"]
+    assert fitted == stages_run and first["reused"] == []
+    assert set(first["seconds"]) == {*stages_run, "measure_before", "measure_between", "measure_after"}
+
+    run_dir = tmp_path / "seed0" / "B"
+    (run_dir / "run.json").unlink()  # interrupted after the material GRPO: its export and the
+    (run_dir / "diagnostics" / "after.json").unlink()  # earlier measurements stay
+    second = rm.run_arm("B", 0, b, tmp_path, tmp_path / "tasks", mixtures, tmp_path / "m.yaml")
+    assert fitted == stages_run  # nothing fitted again
+    assert set(second["seconds"]) == {"measure_after"}
+    assert second["reused"] == ["cpt", "sft", "measure_before", "grpo_rxn_naming", "measure_between",
+                                "grpo_cond_mat_gen"]
+    assert second["after"] == {"model": str(run_dir / "grpo_cond_mat_gen" / "hf")}
+
+
+def test_a_between_stage_measurement_is_reused_only_under_the_same_rl_budget(tmp_path, monkeypatch):
+    import mist_pl.eval.loading as loading
+
+    class Measured(Exception):
+        pass
+
+    def load_model(*args, **kwargs):
+        raise Measured  # reached only when the saved measurement is not reused
+
+    monkeypatch.setattr(loading, "load_model", load_model)
+    out = tmp_path / "between.json"
+    b = rm.Budget.smollm2()
+    out.write_text(json.dumps({"row": {"top1_rxn_naming": 0.1}, "budget": asdict(b)}))
+    assert rm.measure_between(tmp_path, tmp_path, b, out) == {"top1_rxn_naming": 0.1}
+    kl = rm.Budget.smollm2()
+    kl.grpo_beta = 0.04
+    with pytest.raises(Measured):
+        rm.measure_between(tmp_path, tmp_path, kl, out)
+    out.write_text(json.dumps({"row": {"top1_rxn_naming": 0.1}}))  # saved before measurements kept their budget
+    with pytest.raises(Measured):
+        rm.measure_between(tmp_path, tmp_path, b, out)
