@@ -342,21 +342,21 @@ def test_the_evaluation_sets_have_ten_reactions_per_class_and_distinct_requests(
     assert len(requests) == 100 and len({tuple(sorted(e["elements"])) for e in requests}) == 100
 
 
-RESULTS = _PATH.parent / "results"
-
-
-@pytest.mark.parametrize("model, seeds, arms", [("tiny", 3, set(rm.ARMS)), ("smollm2", 1, {"Ap", "B"})])
-def test_the_published_report_is_rebuilt_from_its_saved_completions_alone(tmp_path, model, seeds, arms):
-    """--report-only on a copy of bench/results/reproduce (or reproduce_smollm2: the run
-    folders, measurements and completions; task data rebuilt from the shipped files) writes
-    the published report."""
+@pytest.mark.parametrize("model, beta, seeds, arms", [
+    ("tiny", 0.0, 3, set(rm.ARMS)), ("smollm2", 0.0, 1, {"Ap", "B"}),
+    ("tiny", 0.04, 3, {"Ap", "B"}), ("smollm2", 0.04, 1, {"Ap", "B"}),  # the KL runs
+])
+def test_the_published_report_is_rebuilt_from_its_saved_completions_alone(tmp_path, model, beta, seeds, arms):
+    """--report-only on a copy of bench/results/reproduce (reproduce_smollm2, or a KL run's
+    folder: the run folders, measurements and completions; task data rebuilt from the
+    shipped files) writes the published report."""
     import shutil
 
-    published = RESULTS / ("reproduce_smollm2" if model == "smollm2" else "reproduce")
+    published = rm.published_folder(model, rm.Budget(grpo_beta=beta))
     copy = tmp_path / "published"
     shutil.copytree(published, copy)
     (copy / "results.md").unlink()
-    assert rm.main(["--report-only", "--model", model, "--out", str(copy)]) == 0
+    assert rm.main(["--report-only", "--model", model, "--grpo-beta", str(beta), "--out", str(copy)]) == 0
     assert (copy / "results.md").read_text() == (published / "results.md").read_text()
     saved = json.loads((published / "results.json").read_text())
     assert len(saved["seeds"]) >= seeds and {r["arm"] for r in saved["runs"]} == arms
