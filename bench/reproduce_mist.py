@@ -516,19 +516,15 @@ def measure_model(model: Path, tasks_dir: Path, b: Budget, out: Path, before_rl:
     ``out`` exists with the same budget (the base model is measured once for all seeds)."""
     from mist_pl.stages import measure
 
-    if out.exists():
-        saved = json.loads(out.read_text())
-        if measured_alike(saved.get("budget"), b, before_rl):
-            return saved["row"]
+    if (row := saved_row(out, b, before_rl)) is not None:
+        return row
     sampled = ("cond_mat_gen",) if before_rl else ()
     row = measure(str(model), tasks_dir, out, eval_examples=b.eval_examples, scs_molecules=b.scs_molecules,
                   max_new_tokens=b.max_new_tokens, sampled=sampled, k=b.passk, seed=0)
     saved = json.loads(out.read_text())
     row["ls_top1_rxn_naming"] = saved["details"]["ls_d"]["rxn_naming"].get("gold_top1")
     saved.update(row=row, budget=asdict(b))
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(saved, indent=2, default=str) + "\n")
-    os.replace(tmp, out)  # a second process sees the whole file or none
+    _write_once(out, json.dumps(saved, indent=2, default=str) + "\n")  # a second process sees all or none
     return row
 
 
@@ -536,20 +532,25 @@ def measure_model(model: Path, tasks_dir: Path, b: Budget, out: Path, before_rl:
 RL_FIELDS = ("grpo_steps", "grpo_prompts", "grpo_group", "grpo_lr", "grpo_beta", "engine")
 
 
-def saved_budget(saved: dict) -> dict:
-    """A budget as saved, with the fields added since given their defaults (``grpo_beta``
-    came after the published runs, which ran with 0), so those runs still match."""
-    return {f.name: f.default for f in fields(Budget)} | saved
-
-
 def measured_alike(saved: dict | None, b: Budget, before_rl: bool) -> bool:
-    """Whether a measurement saved under budget ``saved`` is the one ``b`` would make."""
+    """Whether a result saved under budget ``saved`` (a measurement; a whole arm's run with
+    ``before_rl`` False) is the one ``b`` would make."""
     if saved is None:
         return False
-    saved, current = saved_budget(saved), asdict(b)
+    # Fields added since a budget was saved take their defaults (grpo_beta came after the
+    # published runs, which ran with 0), so those runs still match.
+    saved, current = {f.name: f.default for f in fields(Budget)} | saved, asdict(b)
     if before_rl:
         saved, current = ({k: v for k, v in d.items() if k not in RL_FIELDS} for d in (saved, current))
     return saved == current
+
+
+def saved_row(out: Path, b: Budget, before_rl: bool) -> dict | None:
+    """The row of the measurement saved in ``out``, when ``b`` would make the same one."""
+    if not out.exists():
+        return None
+    saved = json.loads(out.read_text())
+    return saved["row"] if measured_alike(saved.get("budget"), b, before_rl) else None
 
 
 def measure_between(model: Path, tasks_dir: Path, b: Budget, out: Path) -> dict:
@@ -561,10 +562,8 @@ def measure_between(model: Path, tasks_dir: Path, b: Budget, out: Path) -> dict:
     from mist_pl.stages import evaluation_examples
     from mist_pl.tasks.registry import get_task
 
-    if out.exists():
-        saved = json.loads(out.read_text())
-        if measured_alike(saved.get("budget"), b, before_rl=False):  # after RL: another RL budget measures anew
-            return saved["row"]
+    if (row := saved_row(out, b, before_rl=False)) is not None:  # after RL: another RL budget measures anew
+        return row
     import torch
 
     model_, tokenizer = load_model(str(model), seed=1234)
@@ -575,9 +574,7 @@ def measure_between(model: Path, tasks_dir: Path, b: Budget, out: Path) -> dict:
     write_samples(out.parent / f"{out.stem}_rxn_naming_samples.jsonl.gz", result.samples)
     row = {"top1_rxn_naming": result.metrics.get("top1"), "valid_rxn_naming": result.metrics.get("valid"),
            "n_rxn_naming": result.metrics.get("n_evaluated")}
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"row": row, "budget": asdict(b)}, indent=2) + "\n")
-    os.replace(tmp, out)
+    _write_once(out, json.dumps({"row": row, "budget": asdict(b)}, indent=2) + "\n")
     return row
 
 
@@ -668,7 +665,7 @@ def load_run(path: Path, b: Budget) -> dict | None:
     if not path.exists():
         return None
     run = json.loads(path.read_text())
-    return run if "budget" in run and saved_budget(run["budget"]) == asdict(b) else None
+    return run if measured_alike(run.get("budget"), b, before_rl=False) else None
 
 
 def measure_file(root: Path, recorded: str) -> Path:
